@@ -1,0 +1,72 @@
+/*
+ * The configuration: YAML (through libyaml, used only in config.c) parsed into
+ * an immutable, validated struct config. Errors are reported as
+ * "file:line:col: message" lines; config_print() writes the effective
+ * configuration in canonical form (what `kmswatch check-config` prints).
+ */
+#ifndef KMSWATCH_CONFIG_H
+#define KMSWATCH_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmswatch/buf.h"
+
+#define CONFIG_KMS_PORT	      1688
+#define CONFIG_DNS_PORT	      53
+#define CONFIG_WEB_PORT	      9688
+#define CONFIG_MAX_FILE_SIZE  (1024 * 1024)
+#define CONFIG_MAX_ERRORS     20
+#define CONFIG_MAX_LIST	      10000 /* entries in any one list */
+
+struct config_resolver {
+	char *name;    /* label value: "system", "127.0.0.1:5353", "[::1]:53" (port always shown) */
+	bool system;   /* use /etc/resolv.conf */
+	char *address; /* IP literal without brackets; NULL when system */
+	uint16_t port; /* CONFIG_DNS_PORT unless given */
+};
+
+struct config_target {
+	char *host; /* lower case, no trailing dot; IPv6 literal without brackets */
+	uint16_t port;
+};
+
+struct config {
+	char *path;	      /* where it was read from */
+	uint64_t interval_ms; /* discovery and reachability cycle; default 60000 */
+	uint64_t timeout_ms;  /* deadline of each network step; default 5000 */
+	unsigned concurrency; /* network operations in flight at once; default 256 */
+	struct config_resolver *resolvers;
+	size_t n_resolvers; /* default: one, "system" */
+	char **domains;	    /* lower case, no trailing dot */
+	size_t n_domains;   /* default: the machine's own DNS domain ("local") */
+	struct config_target *hosts;
+	size_t n_hosts;
+	char **listen; /* "HOST:PORT" with HOST empty for all addresses */
+	size_t n_listen;
+};
+
+/* Loads and validates; returns NULL and appends "file:line:col: message\n"
+ * lines to errors (at most CONFIG_MAX_ERRORS) on failure. Caller frees. */
+struct config *config_load_file(const char *path, struct buf *errors);
+struct config *config_load_string(const char *name, const char *text, size_t len,
+				  struct buf *errors);
+void config_free(struct config *c);
+/* Writes the effective configuration as canonical YAML. */
+void config_print(const struct config *c, struct buf *out);
+
+/* Helpers shared with the command line and HTTP parameters. */
+int config_parse_duration(const char *s, uint64_t *ms);
+void config_format_duration(uint64_t ms, char *out, size_t len);
+/* HOST[:PORT] or [V6]:PORT or a bare IPv6 literal; *host is malloc'd. */
+int config_parse_hostport(const char *s, uint16_t default_port, char **host, uint16_t *port);
+/* Checks a DNS name (labels of 1..63 of [A-Za-z0-9_-], 253 at most) and
+ * writes it lower-cased without a trailing dot; returns -1 if invalid. */
+int config_normalize_dns_name(const char *s, char *out, size_t len);
+/* The machine's DNS domain(s) as a KMS client would search them: the search
+ * or domain line of /etc/resolv.conf, else the domain part of the host name.
+ * Returns how many were written to out (each malloc'd). */
+size_t config_local_domains(char **out, size_t max);
+
+#endif
