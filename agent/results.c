@@ -1,0 +1,625 @@
+/*
+ * The results store and its rendering; see results.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kmswatch/expo.h"
+#include "kmswatch/log.h"
+#include "kmswatch/loop.h"
+#include "kmswatch/results.h"
+
+/* Caps what one rendering may take; far above what the configured limits
+ * (domains, resolvers, 1024 records a lookup) can produce. */
+#define RESULTS_MAX_RENDER (256u * 1024 * 1024)
+
+static const char *const source_names[TARGET_SOURCE_COUNT] = {"srv", "static"};
+static const char *const kind_names[PROBE_KIND_COUNT] = {"srv", "connect"};
+static const size_t kind_results[PROBE_KIND_COUNT] = {DNS_RESULT_COUNT, PROBE_TCP_RESULT_COUNT};
+
+const char *
+target_source_name(enum target_source s)
+{
+	return s < TARGET_SOURCE_COUNT ? source_names[s] : "unknown";
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+	if (p == NULL)
+		fatal("results");
+	return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (p == NULL)
+		fatal("results");
+	return p;
+}
+
+static void
+entries_free(struct srv_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].target);
+	free(e);
+}
+
+static void
+srv_state_clear(struct srv_state *s)
+{
+	entries_free(s->recs, s->n);
+	entries_free(s->known, s->n_known);
+	memset(s, 0, sizeof(*s));
+}
+
+static void
+target_clear(struct target *t)
+{
+	free(t->host);
+	memset(t, 0, sizeof(*t));
+}
+
+struct results *
+results_new(const struct config *cfg)
+{
+	struct results *r = xcalloc(1, sizeof(*r));
+	r->stats.start_time = loop_wall_time();
+	r->stats.last_reload_ok = true;
+	r->stats.last_reload_success = r->stats.start_time;
+	r->cfg = cfg;
+	r->srv = xcalloc(cfg->n_domains * cfg->n_resolvers, sizeof(*r->srv));
+	results_rebuild_targets(r);
+	return r;
+}
+
+void
+results_free(struct results *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->cfg->n_domains * r->cfg->n_resolvers; i++)
+		srv_state_clear(&r->srv[i]);
+	free(r->srv);
+	for (size_t i = 0; i < r->n_targets; i++)
+		target_clear(&r->targets[i]);
+	free(r->targets);
+	free(r);
+}
+
+static ssize_t
+index_of(char *const *list, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static ssize_t
+resolver_index(const struct config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_resolvers; i++)
+		if (strcmp(c->resolvers[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+void
+results_configure(struct results *r, const struct config *cfg)
+{
+	const struct config *old = r->cfg;
+	struct srv_state *srv = xcalloc(cfg->n_domains * cfg->n_resolvers, sizeof(*srv));
+	for (size_t d = 0; d < old->n_domains; d++) {
+		ssize_t nd = index_of(cfg->domains, cfg->n_domains, old->domains[d]);
+		for (size_t v = 0; v < old->n_resolvers; v++) {
+			struct srv_state *s = &r->srv[d * old->n_resolvers + v];
+			ssize_t nv = resolver_index(cfg, old->resolvers[v].name);
+			if (nd >= 0 && nv >= 0) {
+				srv[(size_t)nd * cfg->n_resolvers + (size_t)nv] = *s;
+				memset(s, 0, sizeof(*s));
+			} else {
+				srv_state_clear(s);
+			}
+		}
+	}
+	free(r->srv);
+	r->srv = srv;
+	r->cfg = cfg;
+	results_rebuild_targets(r);
+}
+
+struct srv_state *
+results_srv(struct results *r, size_t domain, size_t resolver)
+{
+	return &r->srv[domain * r->cfg->n_resolvers + resolver];
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const struct srv_entry *x = a, *y = b;
+	int c = strcmp(x->target, y->target);
+	if (c != 0)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	if (x->weight != y->weight)
+		return x->weight < y->weight ? -1 : 1;
+	return 0;
+}
+
+/* Copies records sorted and without exact duplicates. */
+static struct srv_entry *
+entries_copy(const struct dns_srv *recs, size_t n, size_t *out_n)
+{
+	struct srv_entry *e = xcalloc(n, sizeof(*e));
+	for (size_t i = 0; i < n; i++)
+		e[i] = (struct srv_entry){.target = xstrdup(recs[i].target),
+		                          .port = recs[i].port,
+		                          .priority = recs[i].priority,
+		                          .weight = recs[i].weight};
+	qsort(e, n, sizeof(*e), entry_cmp);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && entry_cmp(&e[k - 1], &e[i]) == 0) {
+			free(e[i].target);
+			continue;
+		}
+		e[k++] = e[i];
+	}
+	*out_n = k;
+	return e;
+}
+
+static bool
+result_definitive(enum dns_result res)
+{
+	return res == DNS_OK || res == DNS_NODATA || res == DNS_NXDOMAIN;
+}
+
+void
+results_set_srv(struct results *r, size_t domain, size_t resolver, enum dns_result res,
+                const struct dns_srv *recs, size_t n, uint64_t duration_us)
+{
+	struct srv_state *s = results_srv(r, domain, resolver);
+	entries_free(s->recs, s->n);
+	s->recs = NULL;
+	s->n = 0;
+	s->have = true;
+	s->result = res;
+	s->duration_s = (double)duration_us / 1e6;
+	if (res == DNS_OK)
+		s->recs = entries_copy(recs, n, &s->n);
+	if (result_definitive(res)) {
+		entries_free(s->known, s->n_known);
+		s->known = NULL;
+		s->n_known = 0;
+		if (res == DNS_OK)
+			s->known = entries_copy(recs, n, &s->n_known);
+	}
+	r->stats.probes_total[PROBE_KIND_SRV][res]++;
+}
+
+/* Same targets (host and port) in two sorted record lists. */
+static bool
+entries_same_targets(const struct srv_entry *a, size_t na, const struct srv_entry *b, size_t nb)
+{
+	size_t i = 0, j = 0;
+	while (i < na || j < nb) {
+		/* Records differing only in priority or weight name the same
+		 * target: KMS clients ignore both. */
+		while (i + 1 < na && strcmp(a[i].target, a[i + 1].target) == 0 &&
+		       a[i].port == a[i + 1].port)
+			i++;
+		while (j + 1 < nb && strcmp(b[j].target, b[j + 1].target) == 0 &&
+		       b[j].port == b[j + 1].port)
+			j++;
+		if (i == na || j == nb)
+			return false;
+		if (strcmp(a[i].target, b[j].target) != 0 || a[i].port != b[j].port)
+			return false;
+		i++;
+		j++;
+	}
+	return true;
+}
+
+bool
+results_srv_consistent(const struct results *r, size_t domain)
+{
+	const struct srv_state *first = NULL;
+	for (size_t v = 0; v < r->cfg->n_resolvers; v++) {
+		const struct srv_state *s = &r->srv[domain * r->cfg->n_resolvers + v];
+		if (!s->have || !result_definitive(s->result))
+			continue;
+		if (first == NULL)
+			first = s;
+		else if (!entries_same_targets(first->recs, first->n, s->recs, s->n))
+			return false;
+	}
+	return true;
+}
+
+static int
+target_cmp(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	if (c != 0)
+		return c;
+	return x->port < y->port ? -1 : x->port > y->port ? 1 : 0;
+}
+
+void
+results_rebuild_targets(struct results *r)
+{
+	const struct config *c = r->cfg;
+	size_t cap = c->n_hosts;
+	for (size_t i = 0; i < c->n_domains * c->n_resolvers; i++)
+		cap += r->srv[i].n_known;
+	struct target *t = xcalloc(cap, sizeof(*t));
+	size_t n = 0;
+	/* Static hosts first, so that a host both pinned and published keeps
+	 * the source the administrator gave it. */
+	for (size_t i = 0; i < c->n_hosts; i++)
+		t[n++] = (struct target){.host = xstrdup(c->hosts[i].host),
+		                         .port = c->hosts[i].port,
+		                         .source = TARGET_STATIC};
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			for (size_t k = 0; k < s->n_known; k++)
+				t[n++] = (struct target){.host = xstrdup(s->known[k].target),
+				                         .port = s->known[k].port,
+				                         .source = TARGET_SRV,
+				                         .resolver = v};
+		}
+	/* A stable sort keeps the first entry of each key: static before SRV,
+	 * and SRV targets with the first resolver that published them. */
+	for (size_t i = 1; i < n; i++) {
+		struct target x = t[i];
+		size_t j = i;
+		while (j > 0 && target_cmp(&t[j - 1], &x) > 0) {
+			t[j] = t[j - 1];
+			j--;
+		}
+		t[j] = x;
+	}
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (k > 0 && target_cmp(&t[k - 1], &t[i]) == 0) {
+			target_clear(&t[i]);
+			continue;
+		}
+		t[k++] = t[i];
+	}
+	n = k;
+	/* Carry over the latest results of targets that remain. */
+	for (size_t i = 0; i < n; i++) {
+		struct target *old =
+		    bsearch(&t[i], r->targets, r->n_targets, sizeof(*t), target_cmp);
+		if (old != NULL && old->checked) {
+			t[i].checked = true;
+			t[i].tcp = old->tcp;
+		}
+	}
+	for (size_t i = 0; i < r->n_targets; i++)
+		target_clear(&r->targets[i]);
+	free(r->targets);
+	r->targets = t;
+	r->n_targets = n;
+}
+
+/* Rendering. */
+
+#define HELP_SUFFIX                                                                                \
+	" Measured by the agent's own polling; kms_agent_last_cycle_timestamp_seconds tells how "  \
+	"fresh it is."
+
+static void
+render_discovery(struct expo *e, const struct results *r)
+{
+	const struct config *c = r->cfg;
+	char port[8], prio[8], weight[8];
+
+	expo_family(e, "kms_srv_lookup_success", EXPO_GAUGE,
+	            "1 if the last _vlmcs._tcp SRV lookup of the domain on the resolver returned "
+	            "records, else 0." HELP_SUFFIX);
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			if (s->have)
+				expo_samplef(e, s->result == DNS_OK, "domain", c->domains[d],
+				             "resolver", c->resolvers[v].name, NULL);
+		}
+
+	expo_family(
+	    e, "kms_srv_lookup_result", EXPO_STATESET,
+	    "Outcome of the last SRV lookup: 1 for the current state (ok, nxdomain, nodata, "
+	    "servfail, refused, timeout, error)." HELP_SUFFIX);
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			if (!s->have)
+				continue;
+			for (int k = 0; k < DNS_RESULT_COUNT; k++)
+				expo_samplef(e, s->result == (enum dns_result)k, "domain",
+				             c->domains[d], "resolver", c->resolvers[v].name,
+				             "result", dns_result_name((enum dns_result)k), NULL);
+		}
+
+	expo_family(e, "kms_srv_lookup_duration_seconds", EXPO_GAUGE,
+	            "How long the last SRV lookup took." HELP_SUFFIX);
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			if (s->have)
+				expo_samplef(e, s->duration_s, "domain", c->domains[d], "resolver",
+				             c->resolvers[v].name, NULL);
+		}
+
+	expo_family(
+	    e, "kms_srv_records", EXPO_GAUGE,
+	    "Number of SRV records in the last answer (0 after a failed lookup)." HELP_SUFFIX);
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			if (s->have)
+				expo_samplef(e, (double)s->n, "domain", c->domains[d], "resolver",
+				             c->resolvers[v].name, NULL);
+		}
+
+	expo_family(
+	    e, "kms_srv_record_info", EXPO_INFO,
+	    "One series per SRV record in the last answer; the value is always 1." HELP_SUFFIX);
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			for (size_t k = 0; k < s->n; k++) {
+				snprintf(port, sizeof(port), "%u", (unsigned)s->recs[k].port);
+				snprintf(prio, sizeof(prio), "%u", (unsigned)s->recs[k].priority);
+				snprintf(weight, sizeof(weight), "%u", (unsigned)s->recs[k].weight);
+				expo_samplef(e, 1, "domain", c->domains[d], "resolver",
+				             c->resolvers[v].name, "host", s->recs[k].target,
+				             "port", port, "priority", prio, "weight", weight,
+				             NULL);
+			}
+		}
+
+	expo_family(e, "kms_srv_consistent", EXPO_GAUGE,
+	            "1 if every resolver that answered definitively returned the same SRV targets "
+	            "for the domain, else 0." HELP_SUFFIX);
+	for (size_t d = 0; d < c->n_domains; d++)
+		expo_samplef(e, results_srv_consistent(r, d), "domain", c->domains[d], NULL);
+}
+
+static void
+render_reachability(struct expo *e, const struct results *r)
+{
+	char port[8];
+
+	expo_family(
+	    e, "kms_tcp_connect_success", EXPO_GAUGE,
+	    "1 if the last TCP connection to the KMS host's port succeeded, else 0." HELP_SUFFIX);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+		if (!t->checked)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)t->port);
+		expo_samplef(e, t->tcp.tcp == PROBE_TCP_OK, "host", t->host, "port", port, "source",
+		             target_source_name(t->source), NULL);
+	}
+
+	expo_family(e, "kms_tcp_connect_result", EXPO_STATESET,
+	            "Outcome of the last TCP connection: 1 for the current state (ok, refused, "
+	            "unreachable, timeout, resolve_failed)." HELP_SUFFIX);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+		if (!t->checked)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)t->port);
+		for (int k = 0; k < PROBE_TCP_RESULT_COUNT; k++)
+			expo_samplef(e, t->tcp.tcp == (enum probe_tcp_result)k, "host", t->host,
+			             "port", port, "result",
+			             probe_tcp_result_name((enum probe_tcp_result)k), NULL);
+	}
+
+	expo_family(e, "kms_tcp_connect_duration_seconds", EXPO_GAUGE,
+	            "Time to establish the last TCP connection, or until it failed." HELP_SUFFIX);
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+		if (!t->checked)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)t->port);
+		expo_samplef(e, t->tcp.connect_seconds, "host", t->host, "port", port, NULL);
+	}
+}
+
+static void
+render_agent(struct expo *e, const struct results *r)
+{
+	const struct agent_stats *s = &r->stats;
+	expo_family(e, "kms_agent_build_info", EXPO_INFO,
+	            "Version and revision of the running kmswatch; the value is always 1.");
+	expo_samplef(e, 1, "version", KMSWATCH_VERSION, "revision", KMSWATCH_REVISION, NULL);
+	expo_family(e, "kms_agent_start_time_seconds", EXPO_GAUGE,
+	            "When the agent started, in seconds since the epoch.");
+	expo_samplef(e, s->start_time, NULL);
+	expo_family(e, "kms_agent_config_last_reload_successful", EXPO_GAUGE,
+	            "1 if the last configuration (re)load succeeded, else 0.");
+	expo_samplef(e, s->last_reload_ok, NULL);
+	expo_family(e, "kms_agent_config_last_reload_success_timestamp_seconds", EXPO_GAUGE,
+	            "When the configuration was last loaded successfully.");
+	expo_samplef(e, s->last_reload_success, NULL);
+	expo_family(e, "kms_agent_cycle_duration_seconds", EXPO_GAUGE,
+	            "How long the last complete discovery and reachability cycle took.");
+	expo_samplef(e, s->cycle_duration_s, NULL);
+	expo_family(e, "kms_agent_last_cycle_timestamp_seconds", EXPO_GAUGE,
+	            "When the last complete cycle ended (0 before the first); compare with time() "
+	            "to see how fresh the other kms_ values are.");
+	expo_samplef(e, s->last_cycle_end, NULL);
+	expo_family(e, "kms_agent_cycles_total", EXPO_COUNTER,
+	            "Complete discovery and reachability cycles since the agent started.");
+	expo_samplef(e, (double)s->cycles_total, NULL);
+	expo_family(e, "kms_agent_probes_total", EXPO_COUNTER,
+	            "Network checks the agent completed, by kind (srv, connect) and result.");
+	for (int k = 0; k < PROBE_KIND_COUNT; k++)
+		for (size_t v = 0; v < kind_results[k]; v++)
+			expo_samplef(
+			    e, (double)s->probes_total[k][v], "kind", kind_names[k], "result",
+			    k == PROBE_KIND_SRV ? dns_result_name((enum dns_result)v)
+			                        : probe_tcp_result_name((enum probe_tcp_result)v),
+			    NULL);
+	expo_family(e, "kms_agent_probes_in_flight", EXPO_GAUGE,
+	            "Network checks under way when the snapshot was taken.");
+	expo_samplef(e, s->in_flight, NULL);
+	size_t by_source[TARGET_SOURCE_COUNT] = {0};
+	for (size_t i = 0; i < r->n_targets; i++)
+		by_source[r->targets[i].source]++;
+	expo_family(
+	    e, "kms_agent_targets", EXPO_GAUGE,
+	    "KMS hosts in the current target set, by source (srv records or static hosts).");
+	for (int k = 0; k < TARGET_SOURCE_COUNT; k++)
+		expo_samplef(e, (double)by_source[k], "source", source_names[k], NULL);
+}
+
+static char *
+render_metrics(const struct results *r, enum expo_format format, size_t *len)
+{
+	struct buf out;
+	buf_init(&out, RESULTS_MAX_RENDER);
+	struct expo e;
+	expo_init(&e, &out, format);
+	render_discovery(&e, r);
+	render_reachability(&e, r);
+	render_agent(&e, r);
+	expo_finish(&e);
+	if (out.overflow)
+		log_warnx("results: exposition larger than %u bytes was cut", RESULTS_MAX_RENDER);
+	return (char *)buf_steal(&out, len);
+}
+
+static void
+html_escape(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '<':
+			buf_puts(b, "&lt;");
+			break;
+		case '>':
+			buf_puts(b, "&gt;");
+			break;
+		case '&':
+			buf_puts(b, "&amp;");
+			break;
+		case '"':
+			buf_puts(b, "&quot;");
+			break;
+		case '\'':
+			buf_puts(b, "&#39;");
+			break;
+		default:
+			buf_putc(b, *s);
+		}
+	}
+}
+
+static void
+html_cell(struct buf *b, const char *s, const char *cls)
+{
+	buf_puts(b, cls ? "<td class=\"" : "<td>");
+	if (cls) {
+		buf_puts(b, cls);
+		buf_puts(b, "\">");
+	}
+	html_escape(b, s);
+	buf_puts(b, "</td>");
+}
+
+static char *
+render_status(const struct results *r, size_t *len)
+{
+	const struct config *c = r->cfg;
+	struct buf b;
+	buf_init(&b, RESULTS_MAX_RENDER);
+	buf_puts(&b,
+	         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kmswatch</title>"
+	         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
+	         "margin-bottom:2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+	         ".bad{background:#f8d7da}.ok{background:#d4edda}</style></head><body>\n"
+	         "<h1>kmswatch</h1>\n");
+	buf_printf(&b,
+	           "<p>Version %s (%s). %s; %llu cycles completed. "
+	           "<a href=\"/metrics\">Metrics</a></p>\n",
+	           KMSWATCH_VERSION, KMSWATCH_REVISION,
+	           r->stats.ready ? "Ready" : "Waiting for the first cycle",
+	           (unsigned long long)r->stats.cycles_total);
+
+	buf_puts(&b, "<h2>DNS discovery (_vlmcs._tcp)</h2>\n<table><tr><th>domain</th>"
+	             "<th>resolver</th><th>result</th><th>records</th><th>consistent</th></tr>\n");
+	for (size_t d = 0; d < c->n_domains; d++)
+		for (size_t v = 0; v < c->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * c->n_resolvers + v];
+			struct buf recs;
+			buf_init(&recs, 64 * 1024);
+			for (size_t k = 0; k < s->n; k++)
+				buf_printf(&recs, "%s%s:%u", k ? ", " : "", s->recs[k].target,
+				           (unsigned)s->recs[k].port);
+			buf_puts(&b, "<tr>");
+			html_cell(&b, c->domains[d], NULL);
+			html_cell(&b, c->resolvers[v].name, NULL);
+			html_cell(&b, s->have ? dns_result_name(s->result) : "pending",
+			          s->have ? (s->result == DNS_OK ? "ok" : "bad") : NULL);
+			html_cell(&b, buf_str(&recs), NULL);
+			html_cell(&b, results_srv_consistent(r, d) ? "yes" : "no",
+			          results_srv_consistent(r, d) ? NULL : "bad");
+			buf_puts(&b, "</tr>\n");
+			buf_free(&recs);
+		}
+	buf_puts(&b, "</table>\n");
+
+	buf_puts(&b, "<h2>KMS hosts</h2>\n<table><tr><th>host</th><th>port</th><th>source</th>"
+	             "<th>TCP</th><th>address</th><th>connect time</th></tr>\n");
+	for (size_t i = 0; i < r->n_targets; i++) {
+		const struct target *t = &r->targets[i];
+		char port[8], took[32];
+		snprintf(port, sizeof(port), "%u", (unsigned)t->port);
+		snprintf(took, sizeof(took), "%.3f s", t->tcp.connect_seconds);
+		buf_puts(&b, "<tr>");
+		html_cell(&b, t->host, NULL);
+		html_cell(&b, port, NULL);
+		html_cell(&b, target_source_name(t->source), NULL);
+		html_cell(&b, t->checked ? probe_tcp_result_name(t->tcp.tcp) : "pending",
+		          t->checked ? (t->tcp.tcp == PROBE_TCP_OK ? "ok" : "bad") : NULL);
+		html_cell(&b, t->checked ? t->tcp.address : "", NULL);
+		html_cell(&b, t->checked ? took : "", NULL);
+		buf_puts(&b, "</tr>\n");
+	}
+	buf_puts(&b, "</table>\n</body></html>\n");
+	return (char *)buf_steal(&b, len);
+}
+
+struct snapshot *
+results_snapshot(const struct results *r)
+{
+	struct snapshot *s = snapshot_new();
+	size_t len;
+	char *data;
+	s->ready = r->stats.ready;
+	data = render_metrics(r, EXPO_TEXT_004, &len);
+	snapshot_body_set(&s->metrics, data, len);
+	data = render_metrics(r, EXPO_OPENMETRICS, &len);
+	snapshot_body_set(&s->openmetrics, data, len);
+	data = render_status(r, &len);
+	snapshot_body_set(&s->status, data, len);
+	return s;
+}

@@ -1,0 +1,92 @@
+/*
+ * The engine's results store: the latest SRV lookup per domain and resolver,
+ * the current target set with each target's latest reachability check, and
+ * the agent's own counters. Owned and changed by the engine thread only; it
+ * renders immutable snapshots for the HTTP side.
+ */
+#ifndef KMSWATCH_RESULTS_H
+#define KMSWATCH_RESULTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kmswatch/config.h"
+#include "kmswatch/dns.h"
+#include "kmswatch/probe.h"
+#include "kmswatch/snapshot.h"
+
+enum target_source { TARGET_SRV, TARGET_STATIC, TARGET_SOURCE_COUNT };
+
+enum probe_kind { PROBE_KIND_SRV, PROBE_KIND_CONNECT, PROBE_KIND_COUNT };
+
+struct srv_entry {
+	char *target;
+	uint16_t port;
+	uint16_t priority;
+	uint16_t weight;
+};
+
+/* One domain as seen by one resolver. */
+struct srv_state {
+	bool have; /* a lookup has completed */
+	enum dns_result result;
+	double duration_s;
+	struct srv_entry *recs; /* the latest answer; none after a failure */
+	size_t n;
+	/* The latest definitive answer (ok, nodata, nxdomain). A resolver that
+	 * fails for a cycle keeps its targets in the set through this. */
+	struct srv_entry *known;
+	size_t n_known;
+};
+
+struct target {
+	char *host;
+	uint16_t port;
+	enum target_source source;
+	size_t resolver; /* index of the resolver that resolves its addresses */
+	bool checked;
+	struct probe_outcome tcp;
+	struct probe *probe; /* in flight, owned by the scheduler */
+};
+
+struct agent_stats {
+	double start_time;
+	bool last_reload_ok;
+	double last_reload_success;
+	double cycle_duration_s;
+	double last_cycle_end; /* wall clock; 0 before the first cycle ends */
+	uint64_t cycles_total;
+	bool ready;
+	unsigned in_flight;
+	/* Indexed by kind, then by the kind's result enum. */
+	uint64_t probes_total[PROBE_KIND_COUNT][DNS_RESULT_COUNT];
+};
+
+struct results {
+	const struct config *cfg; /* not owned; replaced on reload */
+	struct srv_state *srv;    /* [domain * n_resolvers + resolver] */
+	struct target *targets;   /* sorted by host, then port */
+	size_t n_targets;
+	struct agent_stats stats;
+};
+
+/* results.c */
+struct results *results_new(const struct config *cfg);
+void results_free(struct results *r);
+/* Switches to a new configuration, keeping what is known about domains and
+ * resolvers that remain; the target set is rebuilt. No probe may be in flight. */
+void results_configure(struct results *r, const struct config *cfg);
+struct srv_state *results_srv(struct results *r, size_t domain, size_t resolver);
+void results_set_srv(struct results *r, size_t domain, size_t resolver, enum dns_result res,
+                     const struct dns_srv *recs, size_t n, uint64_t duration_us);
+/* Rebuilds the target set from the static hosts and the known SRV records,
+ * keeping the latest results of targets that remain. No probe may be in flight. */
+void results_rebuild_targets(struct results *r);
+/* 1 when every resolver with a definitive answer returned the same targets. */
+bool results_srv_consistent(const struct results *r, size_t domain);
+/* Renders the exposition, status page and readiness into a new snapshot. */
+struct snapshot *results_snapshot(const struct results *r);
+const char *target_source_name(enum target_source s);
+
+#endif
