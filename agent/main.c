@@ -121,19 +121,23 @@ parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
-/* Loads the configuration and applies the command line's overrides. */
+/* Loads the configuration and applies the command line's overrides. Errors
+ * go to the log, or as plain lines to stderr for check-config. */
 static struct config *
-load_config(const struct options *o)
+load_config(const struct options *o, bool plain)
 {
 	struct buf errors;
 	buf_init(&errors, 64 * 1024);
 	struct config *c = config_load_file(o->config_file, &errors);
 	if (c == NULL) {
-		/* Each error on its own log line keeps file:line:col greppable. */
+		/* Each error on its own line keeps file:line:col greppable. */
 		const char *p = buf_str(&errors);
 		while (*p != '\0') {
 			size_t n = strcspn(p, "\n");
-			log_error("config: %.*s", (int)n, p);
+			if (plain)
+				fprintf(stderr, "%.*s\n", (int)n, p);
+			else
+				log_error("config: %.*s", (int)n, p);
 			p += n + (p[n] == '\n');
 		}
 		buf_free(&errors);
@@ -194,7 +198,7 @@ static int
 engine_reload(struct engine *e, char *msg, size_t len)
 {
 	log_info("reloading configuration from %s", e->opts->config_file);
-	struct config *c = load_config(e->opts);
+	struct config *c = load_config(e->opts, false);
 	char err[512] = "";
 	if (c != NULL && sched_reconfigure(e->sched, c, err, sizeof(err)) == -1) {
 		log_error("config: %s", err);
@@ -268,7 +272,7 @@ serve(struct options *o)
 	char err[512] = "";
 	int rc = 1;
 
-	e.cfg = load_config(o);
+	e.cfg = load_config(o, false);
 	if (e.cfg == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
@@ -318,7 +322,7 @@ out:
 static int
 check_config(const struct options *o)
 {
-	struct config *c = load_config(o);
+	struct config *c = load_config(o, true);
 	if (c == NULL) {
 		fprintf(stderr, "kmswatch: %s: configuration is invalid\n", o->config_file);
 		return 1;

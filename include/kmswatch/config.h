@@ -68,5 +68,9 @@ int config_normalize_dns_name(const char *s, char *out, size_t len);
  * or domain line of /etc/resolv.conf, else the domain part of the host name.
  * Returns how many were written to out (each malloc'd). */
 size_t config_local_domains(char **out, size_t max);
+/* The same from the given resolv.conf and host name (NULL: gethostname()),
+ * so that tests need not depend on the machine. */
+size_t config_local_domains_from(const char *resolv_conf, const char *hostname, char **out,
+				 size_t max);
 
 #endif

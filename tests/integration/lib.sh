@@ -94,7 +94,16 @@ start_agent() {
 		--log.level=debug "$@" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	PIDS+=("$AGENT_PID")
-	wait_ready
+	[ "${NO_WAIT:-0}" = 1 ] || wait_ready
+}
+
+# Waits until the agent serves HTTP at all (before its first cycle ends).
+wait_serving() {
+	for _ in $(seq 1 200); do
+		curl -s -o /dev/null "$WEB/-/healthy" && return 0
+		sleep 0.05
+	done
+	fail "agent does not serve HTTP"
 }
 
 wait_ready() {

@@ -1,0 +1,1177 @@
+/*
+ * The configuration module: defaults, every key, canonical printing against
+ * golden files, round trips, every error with its exact position, the helper
+ * parsers, and hostile input (huge, deeply nested, malformed).
+ *
+ * Set KMSWATCH_UPDATE_GOLDEN=1 to rewrite the golden files in tests/data/config from the
+ * current output (then review the diff).
+ */
+#include <errno.h>
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "kmswatch/buf.h"
+#include "kmswatch/config.h"
+
+#define ERRBUF_MAX (1 << 20)
+#define GOLDEN_DIR TEST_DATA_DIR "/config"
+
+/* Helpers. */
+
+static struct config *
+load(const char *text, struct buf *err)
+{
+	buf_init(err, ERRBUF_MAX);
+	return config_load_string("t.yml", text, strlen(text), err);
+}
+
+static char *
+print_config(const struct config *c)
+{
+	struct buf out;
+	buf_init(&out, ERRBUF_MAX);
+	config_print(c, &out);
+	cr_assert(!out.overflow);
+	return (char *)buf_steal(&out, NULL);
+}
+
+static char *
+read_text(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	struct buf b;
+	buf_init(&b, 16 << 20);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	return (char *)buf_steal(&b, NULL);
+}
+
+/* Writes len bytes to a new temporary file; returns its malloc'd path. */
+static char *
+write_temp(const void *data, size_t len)
+{
+	const char *dir = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+	size_t plen = strlen(dir) + 32;
+	char *path = malloc(plen);
+	cr_assert_not_null(path);
+	snprintf(path, plen, "%s/kmswatch-cfg.XXXXXX", dir);
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0, "mkstemp: %s", strerror(errno));
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		cr_assert(w > 0, "write: %s", strerror(errno));
+		p += w;
+		len -= (size_t)w;
+	}
+	close(fd);
+	return path;
+}
+
+/* Loads text and expects exactly the given error text. */
+static void
+expect_errors(const char *text, const char *want)
+{
+	struct buf err;
+	struct config *c = load(text, &err);
+	cr_expect_null(c, "input loaded but should not have:\n%s", text);
+	cr_expect_str_eq(buf_str(&err), want, "input:\n%s\ngot:\n%s\nwant:\n%s", text,
+	                 buf_str(&err), want);
+	config_free(c);
+	buf_free(&err);
+}
+
+/* The machine's domains, as config_local_domains() gives them. */
+struct local_domains {
+	char *v[64];
+	size_t n;
+};
+
+static void
+local_domains_get(struct local_domains *d)
+{
+	d->n = config_local_domains(d->v, 64);
+}
+
+static void
+local_domains_free(struct local_domains *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->v[i]);
+}
+
+/* Defaults. */
+
+static void
+expect_defaults(const char *text)
+{
+	struct buf err;
+	struct local_domains local;
+	struct config *c = load(text, &err);
+	cr_assert_not_null(c, "input:\n%s\nerrors:\n%s", text, buf_str(&err));
+	cr_expect_str_eq(buf_str(&err), "");
+	cr_expect_str_eq(c->path, "t.yml");
+	cr_expect_eq(c->interval_ms, 60000);
+	cr_expect_eq(c->timeout_ms, 5000);
+	cr_expect_eq(c->concurrency, 256);
+	cr_assert_eq(c->n_resolvers, 1);
+	cr_expect_str_eq(c->resolvers[0].name, "system");
+	cr_expect(c->resolvers[0].system);
+	cr_expect_null(c->resolvers[0].address);
+	cr_expect_eq(c->resolvers[0].port, CONFIG_DNS_PORT);
+	local_domains_get(&local);
+	cr_assert_eq(c->n_domains, local.n);
+	for (size_t i = 0; i < local.n; i++)
+		cr_expect_str_eq(c->domains[i], local.v[i]);
+	local_domains_free(&local);
+	cr_expect_eq(c->n_hosts, 0);
+	cr_assert_eq(c->n_listen, 1);
+	cr_expect_str_eq(c->listen[0], ":9688");
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, defaults_from_empty_file)
+{
+	expect_defaults("");
+}
+
+Test(config, defaults_from_comments_only)
+{
+	expect_defaults("# nothing here\n\n   # but comments\n");
+}
+
+Test(config, defaults_from_empty_document_and_nulls)
+{
+	expect_defaults("---\n...\n");
+	expect_defaults("~\n");
+	/* A key without a value keeps its default. */
+	expect_defaults(
+	    "interval:\ntimeout: ~\nconcurrency: null\ndns:\nhosts:\nweb:\n  listen:\n");
+}
+
+Test(config, defaults_from_file)
+{
+	char *path = write_temp("", 0);
+	struct buf err;
+	buf_init(&err, ERRBUF_MAX);
+	struct config *c = config_load_file(path, &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_str_eq(c->path, path);
+	cr_expect_eq(c->interval_ms, 60000);
+	config_free(c);
+	buf_free(&err);
+	unlink(path);
+	free(path);
+}
+
+/* Every key. */
+
+Test(config, every_key)
+{
+	const char *text = "interval: 1m30s\n"
+	                   "timeout: 250ms\n"
+	                   "concurrency: 65536\n"
+	                   "dns:\n"
+	                   "  resolvers:\n"
+	                   "    - system\n"
+	                   "    - 10.0.0.53\n"
+	                   "    - \"10.0.0.53:5353\"\n"
+	                   "    - \"[2001:db8::53]:5353\"\n"
+	                   "    - \"2001:DB8::54\"\n"
+	                   "  domains: [Example.COM., _msdcs.corp.example.com]\n"
+	                   "hosts:\n"
+	                   "  - KMS1.example.com\n"
+	                   "  - \"kms2.example.com:1700\"\n"
+	                   "  - \"[2001:db8::1]:1689\"\n"
+	                   "  - \"::1\"\n"
+	                   "  - 192.0.2.1\n"
+	                   "web:\n"
+	                   "  listen: [\":9100\", \"127.0.0.1:9200\", \"[::1]:9300\"]\n";
+	struct buf err;
+	struct config *c = load(text, &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_eq(c->interval_ms, 90000);
+	cr_expect_eq(c->timeout_ms, 250);
+	cr_expect_eq(c->concurrency, 65536);
+
+	cr_assert_eq(c->n_resolvers, 5);
+	static const struct {
+		const char *name, *address;
+		uint16_t port;
+	} res[] = {
+	    {"system", NULL, 53},
+	    {"10.0.0.53:53", "10.0.0.53", 53},
+	    {"10.0.0.53:5353", "10.0.0.53", 5353},
+	    {"[2001:db8::53]:5353", "2001:db8::53", 5353},
+	    {"[2001:db8::54]:53", "2001:db8::54", 53},
+	};
+	for (size_t i = 0; i < 5; i++) {
+		cr_expect_str_eq(c->resolvers[i].name, res[i].name);
+		cr_expect_eq(c->resolvers[i].system, res[i].address == NULL);
+		if (res[i].address == NULL)
+			cr_expect_null(c->resolvers[i].address);
+		else
+			cr_expect_str_eq(c->resolvers[i].address, res[i].address);
+		cr_expect_eq(c->resolvers[i].port, res[i].port);
+	}
+
+	cr_assert_eq(c->n_domains, 2);
+	cr_expect_str_eq(c->domains[0], "example.com");
+	cr_expect_str_eq(c->domains[1], "_msdcs.corp.example.com");
+
+	cr_assert_eq(c->n_hosts, 5);
+	static const struct {
+		const char *host;
+		uint16_t port;
+	} hosts[] = {
+	    {"kms1.example.com", 1688}, {"kms2.example.com", 1700},
+	    {"2001:db8::1", 1689},      {"::1", 1688},
+	    {"192.0.2.1", 1688},
+	};
+	for (size_t i = 0; i < 5; i++) {
+		cr_expect_str_eq(c->hosts[i].host, hosts[i].host);
+		cr_expect_eq(c->hosts[i].port, hosts[i].port);
+	}
+
+	cr_assert_eq(c->n_listen, 3);
+	cr_expect_str_eq(c->listen[0], ":9100");
+	cr_expect_str_eq(c->listen[1], "127.0.0.1:9200");
+	cr_expect_str_eq(c->listen[2], "[::1]:9300");
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, empty_lists)
+{
+	struct buf err;
+	struct config *c = load("dns:\n  domains: []\nhosts: []\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_eq(c->n_domains, 0);
+	cr_expect_eq(c->n_hosts, 0);
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, free_null)
+{
+	config_free(NULL);
+}
+
+Test(config, errors_buffer_may_be_null)
+{
+	cr_expect_null(config_load_string("t.yml", "interval: x\n", 12, NULL));
+	cr_expect_null(config_load_file("/nonexistent/kmswatch.yml", NULL));
+	struct config *c = config_load_string("t.yml", NULL, 0, NULL);
+	cr_expect_not_null(c);
+	config_free(c);
+}
+
+/* `local`. */
+
+Test(config, local_expands_to_machine_domains)
+{
+	struct local_domains local;
+	local_domains_get(&local);
+	const char *texts[] = {"dns:\n  domains: [local]\n", "dns: {}\n", "{}\n"};
+	for (size_t t = 0; t < sizeof(texts) / sizeof(texts[0]); t++) {
+		struct buf err;
+		struct config *c = load(texts[t], &err);
+		cr_assert_not_null(c, "%s", buf_str(&err));
+		cr_assert_eq(c->n_domains, local.n, "%s", texts[t]);
+		for (size_t i = 0; i < local.n; i++)
+			cr_expect_str_eq(c->domains[i], local.v[i]);
+		config_free(c);
+		buf_free(&err);
+	}
+	local_domains_free(&local);
+}
+
+Test(config, local_keeps_its_place_and_merges)
+{
+	struct local_domains local;
+	local_domains_get(&local);
+	struct buf err;
+	/* The machine's domain also listed by name is kept once. */
+	struct buf text;
+	buf_init(&text, 1 << 16);
+	buf_puts(&text, "dns:\n  domains: [first.invalid, local");
+	if (local.n > 0)
+		buf_printf(&text, ", %s", local.v[0]);
+	buf_puts(&text, ", last.invalid]\n");
+	struct config *c = load(buf_str(&text), &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_assert_eq(c->n_domains, local.n + 2);
+	cr_expect_str_eq(c->domains[0], "first.invalid");
+	for (size_t i = 0; i < local.n; i++)
+		cr_expect_str_eq(c->domains[1 + i], local.v[i]);
+	cr_expect_str_eq(c->domains[local.n + 1], "last.invalid");
+	config_free(c);
+	buf_free(&err);
+	buf_free(&text);
+	local_domains_free(&local);
+}
+
+struct local_case {
+	const char *resolv_conf; /* NULL: no such file */
+	const char *hostname;
+	size_t max;
+	const char *want[8];
+};
+
+Test(config, local_domains_from_resolv_conf)
+{
+	static const struct local_case cases[] = {
+	    {"search a.example B.Example.\ndomain c.example\n",
+	     "h.d.example",
+	     8,
+	     {"a.example", "b.example", "c.example"}},
+	    {"nameserver 10.0.0.1\ndomain c.example\n", "h.d.example", 8, {"c.example"}},
+	    {"search\ta.example\tb.example\n", NULL, 8, {"a.example", "b.example"}},
+	    /* The last line of a kind wins, as in the resolver. */
+	    {"search a.example\nsearch b.example\n", "h", 8, {"b.example"}},
+	    /* Invalid names and duplicates are skipped. */
+	    {"search a.example bad..name A.example. .\n", "h", 8, {"a.example"}},
+	    {"search a.example b.example c.example\n", "h", 2, {"a.example", "b.example"}},
+	    /* Neither line: the host name's domain. */
+	    {"# search x.example\n; domain y.example\nsearchx z.example\n",
+	     "host.Corp.Example.",
+	     8,
+	     {"corp.example"}},
+	    {NULL, "host.corp.example", 8, {"corp.example"}},
+	    {NULL, "host", 8, {NULL}},
+	    {"", "host.", 8, {NULL}},
+	};
+	for (size_t t = 0; t < sizeof(cases) / sizeof(cases[0]); t++) {
+		const struct local_case *lc = &cases[t];
+		char *path = NULL;
+		if (lc->resolv_conf != NULL)
+			path = write_temp(lc->resolv_conf, strlen(lc->resolv_conf));
+		char *out[8];
+		size_t n = config_local_domains_from(path != NULL ? path : "/nonexistent/resolv",
+		                                     lc->hostname, out, lc->max);
+		size_t want_n = 0;
+		while (want_n < 8 && lc->want[want_n] != NULL)
+			want_n++;
+		cr_expect_eq(n, want_n, "case %zu: got %zu domains, want %zu", t, n, want_n);
+		for (size_t i = 0; i < n && i < want_n; i++)
+			cr_expect_str_eq(out[i], lc->want[i], "case %zu", t);
+		for (size_t i = 0; i < n; i++)
+			free(out[i]);
+		if (path != NULL) {
+			unlink(path);
+			free(path);
+		}
+	}
+}
+
+/* Canonical printing. */
+
+static const char *const golden_names[] = {"defaults", "full", "ipv6", "messy"};
+
+Test(config, print_matches_golden_files)
+{
+	bool update = getenv("KMSWATCH_UPDATE_GOLDEN") != NULL;
+	for (size_t i = 0; i < sizeof(golden_names) / sizeof(golden_names[0]); i++) {
+		char in[512], golden[512];
+		snprintf(in, sizeof(in), "%s/%s.yml", GOLDEN_DIR, golden_names[i]);
+		snprintf(golden, sizeof(golden), "%s/%s.golden", GOLDEN_DIR, golden_names[i]);
+		struct buf err;
+		buf_init(&err, ERRBUF_MAX);
+		struct config *c = config_load_file(in, &err);
+		cr_assert_not_null(c, "%s", buf_str(&err));
+		char *got = print_config(c);
+		if (update) {
+			FILE *f = fopen(golden, "w");
+			cr_assert_not_null(f);
+			fputs(got, f);
+			fclose(f);
+		}
+		char *want = read_text(golden);
+		cr_expect_str_eq(got, want, "%s: got:\n%s\nwant:\n%s", in, got, want);
+		free(want);
+		free(got);
+		config_free(c);
+		buf_free(&err);
+	}
+}
+
+Test(config, print_defaults_exactly)
+{
+	struct buf err;
+	struct config *c = load("dns:\n  domains: []\n", &err);
+	cr_assert_not_null(c);
+	char *got = print_config(c);
+	cr_expect_str_eq(got, "interval: 1m\n"
+	                      "timeout: 5s\n"
+	                      "concurrency: 256\n"
+	                      "dns:\n"
+	                      "  resolvers:\n"
+	                      "    - \"system\"\n"
+	                      "  domains: []\n"
+	                      "hosts: []\n"
+	                      "web:\n"
+	                      "  listen:\n"
+	                      "    - \":9688\"\n");
+	free(got);
+	config_free(c);
+	buf_free(&err);
+}
+
+/* print → load → print gives the same text and the same values. */
+static void
+expect_round_trip(const char *what, const struct config *c)
+{
+	char *first = print_config(c);
+	struct buf err;
+	struct config *again = load(first, &err);
+	cr_assert_not_null(again, "%s: printed config does not load:\n%s\nerrors:\n%s", what, first,
+	                   buf_str(&err));
+	char *second = print_config(again);
+	cr_expect_str_eq(first, second, "%s", what);
+	cr_expect_eq(again->interval_ms, c->interval_ms);
+	cr_expect_eq(again->timeout_ms, c->timeout_ms);
+	cr_expect_eq(again->concurrency, c->concurrency);
+	cr_expect_eq(again->n_resolvers, c->n_resolvers);
+	cr_expect_eq(again->n_domains, c->n_domains);
+	cr_expect_eq(again->n_hosts, c->n_hosts);
+	cr_expect_eq(again->n_listen, c->n_listen);
+	free(first);
+	free(second);
+	config_free(again);
+	buf_free(&err);
+}
+
+Test(config, round_trip)
+{
+	for (size_t i = 0; i < sizeof(golden_names) / sizeof(golden_names[0]); i++) {
+		char in[512];
+		snprintf(in, sizeof(in), "%s/%s.yml", GOLDEN_DIR, golden_names[i]);
+		struct buf err;
+		buf_init(&err, ERRBUF_MAX);
+		struct config *c = config_load_file(in, &err);
+		cr_assert_not_null(c, "%s", buf_str(&err));
+		expect_round_trip(in, c);
+		config_free(c);
+		buf_free(&err);
+	}
+	/* With the machine's domains expanded, whatever they are. */
+	struct buf err;
+	struct config *c = load("interval: 7d\ntimeout: 999ms\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	expect_round_trip("local", c);
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, examples_load)
+{
+	glob_t g;
+	int rc = glob(TEST_DATA_DIR "/../../config/examples/*.yml", 0, NULL, &g);
+	cr_assert_eq(rc, 0, "no example configurations found");
+	cr_expect_geq(g.gl_pathc, 2);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		struct buf err;
+		buf_init(&err, ERRBUF_MAX);
+		struct config *c = config_load_file(g.gl_pathv[i], &err);
+		cr_expect_not_null(c, "%s", buf_str(&err));
+		if (c != NULL)
+			expect_round_trip(g.gl_pathv[i], c);
+		config_free(c);
+		buf_free(&err);
+	}
+	globfree(&g);
+}
+
+/* Errors, each with its exact position. */
+
+struct error_case {
+	const char *in;
+	const char *want;
+};
+
+static const struct error_case error_cases[] = {
+    /* Unknown keys. */
+    {"intervall: 1m\n", "t.yml:1:1: unknown key \"intervall\" (allowed: interval, timeout, "
+                        "concurrency, dns, hosts, web)\n"},
+    {"dns:\n  resolver: [system]\n",
+     "t.yml:2:3: unknown key \"resolver\" in dns (allowed: resolvers, domains)\n"},
+    {"web:\n  listen: [\":1\"]\n  tls: {}\n",
+     "t.yml:3:3: unknown key \"tls\" in web (allowed: listen)\n"},
+    /* Wrong types. */
+    {"interval:\n  seconds: 30\n",
+     "t.yml:2:3: interval: expected a duration (like 30s, 5m, 1h), got a mapping\n"},
+    {"timeout: [5s]\n",
+     "t.yml:1:10: timeout: expected a duration (like 30s, 5m, 1h), got a list\n"},
+    {"hosts: kms.example.com\n",
+     "t.yml:1:8: hosts: expected a list (like [a, b]), got \"kms.example.com\"\n"},
+    {"dns: [system]\n", "t.yml:1:6: dns: expected a mapping (key: value lines), got a list\n"},
+    {"web: \":9688\"\n", "t.yml:1:6: web: expected a mapping (key: value lines), got \":9688\"\n"},
+    {"hosts:\n  - host: kms\n    port: 1688\n",
+     "t.yml:2:5: hosts: expected a string entry, got a mapping\n"},
+    {"dns:\n  domains: [[a.example]]\n",
+     "t.yml:2:13: dns.domains: expected a string entry, got a list\n"},
+    {"? [a]\n: 1\n", "t.yml:1:3: a key must be a string, not a list\n"},
+    {"hosts:\n  -\n  - null\n", "t.yml:2:4: hosts: empty entry\nt.yml:3:5: hosts: empty entry\n"},
+    /* Bad values. */
+    {"interval: abc\n", "t.yml:1:11: interval: \"abc\" is not a duration (like 30s, 5m, 1h)\n"},
+    {"timeout: 1.5s\n", "t.yml:1:10: timeout: \"1.5s\" is not a duration (like 30s, 5m, 1h)\n"},
+    {"interval: -1m\n", "t.yml:1:11: interval: \"-1m\" is not a duration (like 30s, 5m, 1h)\n"},
+    {"interval: \"\"\n", "t.yml:1:11: interval: \"\" is not a duration (like 30s, 5m, 1h)\n"},
+    {"interval: 500ms\n", "t.yml:1:11: interval: 500ms is too short (at least 1s)\n"},
+    {"timeout: 5ms\n", "t.yml:1:10: timeout: 5ms is too short (at least 10ms)\n"},
+    {"interval: 10s\ntimeout: 10s\n",
+     "t.yml:2:10: timeout: 10s must be less than interval (10s)\n"},
+    {"timeout: 2m\n", "t.yml:1:10: timeout: 2m must be less than interval (1m)\n"},
+    {"interval: 2s\n", "t.yml:1:11: interval: 2s must be more than timeout (5s by default)\n"},
+    {"concurrency: many\n", "t.yml:1:14: concurrency: \"many\" is not an integer\n"},
+    {"concurrency: -1\n", "t.yml:1:14: concurrency: \"-1\" is not an integer\n"},
+    {"concurrency: 0x10\n", "t.yml:1:14: concurrency: \"0x10\" is not an integer\n"},
+    {"concurrency: 0\n", "t.yml:1:14: concurrency: 0 is out of range (1 to 65536)\n"},
+    {"concurrency: 65537\n", "t.yml:1:14: concurrency: 65537 is out of range (1 to 65536)\n"},
+    {"concurrency: 99999999999999999999999\n",
+     "t.yml:1:14: concurrency: 99999999999999999999999 is out of range (1 to 65536)\n"},
+    {"dns:\n  resolvers: [dns.example.com, \"10.0.0.1:0\", \"[10.0.0.1]:53\"]\n",
+     "t.yml:2:15: dns.resolvers: \"dns.example.com\" is not \"system\" or an IP address with an "
+     "optional port (like 10.0.0.53, 10.0.0.53:5353, [2001:db8::53]:5353)\n"
+     "t.yml:2:32: dns.resolvers: \"10.0.0.1:0\" is not \"system\" or an IP address with an "
+     "optional port (like 10.0.0.53, 10.0.0.53:5353, [2001:db8::53]:5353)\n"
+     "t.yml:2:46: dns.resolvers: \"[10.0.0.1]:53\" is not \"system\" or an IP address with an "
+     "optional port (like 10.0.0.53, 10.0.0.53:5353, [2001:db8::53]:5353)\n"},
+    {"dns:\n  resolvers: []\n",
+     "t.yml:2:14: dns.resolvers: must not be empty (the default is [system])\n"},
+    {"dns:\n  domains:\n    - ok.example\n    - bad..example\n    - \"*.example\"\n",
+     "t.yml:4:7: dns.domains: \"bad..example\" is not a DNS name or \"local\"\n"
+     "t.yml:5:7: dns.domains: \"*.example\" is not a DNS name or \"local\"\n"},
+    {"hosts: [\"kms:0\", \"kms:65536\", \"[::1\", \"kms x\", \":1688\", 10.0.0.256]\n",
+     "t.yml:1:9: hosts: \"kms:0\" is not HOST[:PORT] with HOST a DNS name or an IP address "
+     "(like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"
+     "t.yml:1:18: hosts: \"kms:65536\" is not HOST[:PORT] with HOST a DNS name or an IP "
+     "address (like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"
+     "t.yml:1:31: hosts: \"[::1\" is not HOST[:PORT] with HOST a DNS name or an IP address "
+     "(like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"
+     "t.yml:1:39: hosts: \"kms x\" is not HOST[:PORT] with HOST a DNS name or an IP address "
+     "(like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"
+     "t.yml:1:48: hosts: \":1688\" is not HOST[:PORT] with HOST a DNS name or an IP address "
+     "(like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"
+     "t.yml:1:57: hosts: \"10.0.0.256\" is not HOST[:PORT] with HOST a DNS name or an IP "
+     "address (like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"},
+    {"web:\n  listen: [\"localhost:9688\", \"127.0.0.1\", \"::1\", \":0\"]\n",
+     "t.yml:2:12: web.listen: \"localhost:9688\" is not [HOST]:PORT with HOST empty, an IPv4 "
+     "address or a bracketed IPv6 address (like :9688, 127.0.0.1:9688, [::1]:9688)\n"
+     "t.yml:2:30: web.listen: \"127.0.0.1\" is not [HOST]:PORT with HOST empty, an IPv4 "
+     "address or a bracketed IPv6 address (like :9688, 127.0.0.1:9688, [::1]:9688)\n"
+     "t.yml:2:43: web.listen: \"::1\" is not [HOST]:PORT with HOST empty, an IPv4 "
+     "address or a bracketed IPv6 address (like :9688, 127.0.0.1:9688, [::1]:9688)\n"
+     "t.yml:2:50: web.listen: \":0\" is not [HOST]:PORT with HOST empty, an IPv4 "
+     "address or a bracketed IPv6 address (like :9688, 127.0.0.1:9688, [::1]:9688)\n"},
+    {"web:\n  listen: []\n",
+     "t.yml:2:11: web.listen: must not be empty (the default is [\":9688\"])\n"},
+    {"interval: \"1\\0m\"\n", "t.yml:1:11: NUL characters are not allowed\n"},
+    {"interval: \"a\\u0001\\\"\"\n",
+     "t.yml:1:11: interval: \"a\\x01\\\"\" is not a duration (like 30s, 5m, 1h)\n"},
+    /* Duplicate keys and entries. */
+    {"interval: 1m\ninterval: 2m\n", "t.yml:2:1: duplicate key \"interval\" (first at line 1)\n"},
+    {"dns:\n  domains: []\n  domains: [a.example]\n",
+     "t.yml:3:3: duplicate key \"domains\" in dns (first at line 2)\n"},
+    {"dns:\n  resolvers: [\"10.0.0.53\", system, \"10.0.0.53:53\", system]\n",
+     "t.yml:2:36: dns.resolvers: duplicate entry \"10.0.0.53:53\" (first at line 2)\n"
+     "t.yml:2:52: dns.resolvers: duplicate entry \"system\" (first at line 2)\n"},
+    {"dns:\n  resolvers:\n    - \"[2001:db8::53]\"\n    - \"2001:DB8:0::53\"\n",
+     "t.yml:4:7: dns.resolvers: duplicate entry \"[2001:db8::53]:53\" (first at line 3)\n"},
+    {"dns:\n  domains:\n    - Example.com\n    - example.COM.\n    - local\n    - local\n",
+     "t.yml:4:7: dns.domains: duplicate entry \"example.com\" (first at line 3)\n"
+     "t.yml:6:7: dns.domains: duplicate entry \"local\" (first at line 5)\n"},
+    {"hosts:\n  - kms\n  - kms:1689\n  - KMS:1688\n",
+     "t.yml:4:5: hosts: duplicate entry \"kms:1688\" (first at line 2)\n"},
+    {"web:\n  listen: [\":9688\", \":09688\"]\n",
+     "t.yml:2:21: web.listen: duplicate entry \":9688\" (first at line 2)\n"},
+    /* Anchors, aliases, tags. */
+    {"interval: &i 1m\n", "t.yml:1:11: anchors and aliases are not supported (found anchor "
+                          "&i)\n"},
+    {"interval: &i 1m\ntimeout: *i\n",
+     "t.yml:1:11: anchors and aliases are not supported (found anchor &i)\n"
+     "t.yml:2:10: anchors and aliases are not supported (found alias *i)\n"},
+    {"dns: &d\n  domains: []\n",
+     "t.yml:1:6: anchors and aliases are not supported (found anchor &d)\n"},
+    {"interval: !!str 1m\n",
+     "t.yml:1:11: tags are not supported (found tag \"tag:yaml.org,2002:str\")\n"},
+    /* Documents. */
+    {"interval: 1m\n---\ninterval: 2m\n",
+     "t.yml:2:1: more than one document (a configuration is one YAML document)\n"},
+    {"---\ninterval: 1m\n---\n",
+     "t.yml:3:1: more than one document (a configuration is one YAML document)\n"},
+    {"kms.example.com\n",
+     "t.yml:1:1: the configuration must be a mapping of keys (like \"interval: 1m\"), not a "
+     "scalar\n"},
+    {"- interval: 1m\n",
+     "t.yml:1:1: the configuration must be a mapping of keys (like \"interval: 1m\"), not a "
+     "list\n"},
+    /* Malformed YAML. */
+    {"interval: 1m\n\ttimeout: 5s\n",
+     "t.yml:2:1: invalid YAML: found a tab character that violates indentation (while "
+     "scanning a plain scalar at line 1, column 11)\n"},
+    {"\tinterval: 1m\n",
+     "t.yml:1:1: invalid YAML: found character that cannot start any token (while scanning "
+     "for the next token) (tabs are not allowed in indentation)\n"},
+    {"dns:\n\tdomains: []\n",
+     "t.yml:2:1: invalid YAML: found character that cannot start any token (while scanning "
+     "for the next token) (tabs are not allowed in indentation)\n"},
+    {"interval: \"1m\ntimeout: 5s\n",
+     "t.yml:3:1: invalid YAML: found unexpected end of stream (while scanning a quoted "
+     "scalar at line 1, column 11)\n"},
+    {"dns:\n  resolvers: [system]\n domains: []\n",
+     "t.yml:3:2: invalid YAML: did not find expected key (while parsing a block mapping at "
+     "line 1, column 1)\n"},
+    {"hosts: [a, b\ninterval: 1m\n",
+     "t.yml:2:9: invalid YAML: did not find expected ',' or ']' (while parsing a flow "
+     "sequence at line 1, column 8)\n"},
+    {"interval: 1m\nfoo: \"\xff\"\n", "t.yml:2:7: invalid YAML: invalid leading UTF-8 octet\n"},
+    /* Several errors are collected in one pass. */
+    {"interval: x\nfoo: 1\ndns:\n  domains: [\"-\", a..b]\nhosts: [\"kms:0\"]\n",
+     "t.yml:1:11: interval: \"x\" is not a duration (like 30s, 5m, 1h)\n"
+     "t.yml:2:1: unknown key \"foo\" (allowed: interval, timeout, concurrency, dns, hosts, "
+     "web)\n"
+     "t.yml:4:18: dns.domains: \"a..b\" is not a DNS name or \"local\"\n"
+     "t.yml:5:9: hosts: \"kms:0\" is not HOST[:PORT] with HOST a DNS name or an IP address "
+     "(like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"},
+};
+
+Test(config, errors_with_positions)
+{
+	for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++)
+		expect_errors(error_cases[i].in, error_cases[i].want);
+}
+
+Test(config, errors_name_the_file)
+{
+	const char *text = "timeout: 5\n";
+	char *path = write_temp(text, strlen(text));
+	struct buf err, want;
+	buf_init(&err, ERRBUF_MAX);
+	buf_init(&want, ERRBUF_MAX);
+	buf_printf(&want, "%s:1:10: timeout: \"5\" is not a duration (like 30s, 5m, 1h)\n", path);
+	cr_expect_null(config_load_file(path, &err));
+	cr_expect_str_eq(buf_str(&err), buf_str(&want));
+	buf_free(&err);
+	buf_free(&want);
+	unlink(path);
+	free(path);
+}
+
+Test(config, errors_are_appended)
+{
+	struct buf err;
+	buf_init(&err, ERRBUF_MAX);
+	buf_puts(&err, "earlier\n");
+	cr_expect_null(config_load_string("t.yml", "foo: 1\n", 7, &err));
+	cr_expect_str_eq(buf_str(&err), "earlier\nt.yml:1:1: unknown key \"foo\" (allowed: "
+	                                "interval, timeout, concurrency, dns, hosts, web)\n");
+	buf_free(&err);
+}
+
+static void
+expect_unknown_keys(size_t n, size_t want_lines, const char *last)
+{
+	struct buf text, err;
+	buf_init(&text, 1 << 20);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&text, "k%zu: 1\n", i);
+	struct config *c = load(buf_str(&text), &err);
+	cr_expect_null(c);
+	size_t lines = 0;
+	const char *s = buf_str(&err), *last_line = s;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == '\n') {
+			lines++;
+			if (p[1] != '\0')
+				last_line = p + 1;
+		}
+	}
+	cr_expect_eq(lines, want_lines, "%zu errors gave %zu lines:\n%s", n, lines, s);
+	cr_expect_eq(strncmp(last_line, last, strlen(last)), 0, "last line: %s", last_line);
+	buf_free(&text);
+	buf_free(&err);
+}
+
+Test(config, errors_are_capped)
+{
+	expect_unknown_keys(CONFIG_MAX_ERRORS, CONFIG_MAX_ERRORS,
+	                    "t.yml:20:1: unknown key \"k19\"");
+	expect_unknown_keys(CONFIG_MAX_ERRORS + 1, CONFIG_MAX_ERRORS,
+	                    "t.yml: too many errors, 2 more not shown\n");
+	expect_unknown_keys(5000, CONFIG_MAX_ERRORS,
+	                    "t.yml: too many errors, 4981 more not shown\n");
+}
+
+Test(config, file_errors)
+{
+	struct buf err;
+	buf_init(&err, ERRBUF_MAX);
+	cr_expect_null(config_load_file("/nonexistent/kmswatch.yml", &err));
+	cr_expect_str_eq(buf_str(&err),
+	                 "/nonexistent/kmswatch.yml: cannot read: No such file or directory\n");
+	buf_reset(&err);
+	cr_expect_null(config_load_file("/", &err));
+	cr_expect_str_eq(buf_str(&err), "/: cannot read: Is a directory\n");
+	buf_free(&err);
+}
+
+/* Lists and sizes at their limits. */
+
+static char *
+hosts_list(size_t n)
+{
+	struct buf b;
+	buf_init(&b, 16 << 20);
+	buf_puts(&b, "hosts: [");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "%sh%zu.example", i > 0 ? ", " : "", i);
+	buf_puts(&b, "]\n");
+	return (char *)buf_steal(&b, NULL);
+}
+
+Test(config, list_limit)
+{
+	struct buf err;
+	char *text = hosts_list(CONFIG_MAX_LIST);
+	struct config *c = load(text, &err);
+	cr_assert_not_null(c, "%.300s", buf_str(&err));
+	cr_expect_eq(c->n_hosts, CONFIG_MAX_LIST);
+	config_free(c);
+	buf_free(&err);
+	free(text);
+
+	text = hosts_list(CONFIG_MAX_LIST + 1);
+	expect_errors(text, "t.yml:1:8: hosts: more than 10000 entries\n");
+	free(text);
+
+	/* Lists that are not ours are cut too, and reported as what they are. */
+	struct buf b;
+	buf_init(&b, 16 << 20);
+	buf_puts(&b, "x: [");
+	for (size_t i = 0; i < 3 * CONFIG_MAX_LIST; i++)
+		buf_puts(&b, "[], ");
+	buf_puts(&b, "]\n");
+	expect_errors(buf_str(&b), "t.yml:1:1: unknown key \"x\" (allowed: interval, timeout, "
+	                           "concurrency, dns, hosts, web)\n");
+	buf_free(&b);
+}
+
+Test(config, duplicate_check_scales)
+{
+	/* Every entry the same: each is reported, then the cap applies. */
+	struct buf b;
+	buf_init(&b, 16 << 20);
+	buf_puts(&b, "hosts: [");
+	for (size_t i = 0; i < CONFIG_MAX_LIST; i++)
+		buf_printf(&b, "%skms", i > 0 ? ", " : "");
+	buf_puts(&b, "]\n");
+	struct buf err;
+	cr_expect_null(load(buf_str(&b), &err));
+	const char *first = "t.yml:1:14: hosts: duplicate entry \"kms:1688\" (first at line 1)\n";
+	cr_expect_eq(strncmp(buf_str(&err), first, strlen(first)), 0, "%.200s", buf_str(&err));
+	buf_free(&err);
+	buf_free(&b);
+}
+
+Test(config, huge_file_rejected)
+{
+	/* Comments only, so the size is the only problem. */
+	size_t len = CONFIG_MAX_FILE_SIZE + 1;
+	char *data = malloc(len);
+	cr_assert_not_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = i % 64 == 0 ? '#' : i % 64 == 63 ? '\n' : 'x';
+	char *path = write_temp(data, len);
+
+	struct buf err, want;
+	buf_init(&err, ERRBUF_MAX);
+	buf_init(&want, ERRBUF_MAX);
+	buf_printf(&want, "%s: file is larger than 1 MiB\n", path);
+	cr_expect_null(config_load_file(path, &err));
+	cr_expect_str_eq(buf_str(&err), buf_str(&want));
+
+	buf_reset(&err);
+	cr_expect_null(config_load_string("t.yml", data, len, &err));
+	cr_expect_str_eq(buf_str(&err), "t.yml: file is larger than 1 MiB\n");
+
+	/* Exactly at the limit is fine. */
+	buf_reset(&err);
+	struct config *c = config_load_string("t.yml", data, len - 1, &err);
+	cr_expect_not_null(c, "%s", buf_str(&err));
+	config_free(c);
+	unlink(path);
+	free(path);
+	path = write_temp(data, len - 1);
+	c = config_load_file(path, &err);
+	cr_expect_not_null(c, "%s", buf_str(&err));
+	config_free(c);
+
+	/* Not a regular file: read up to the limit, then refused. */
+	buf_reset(&err);
+	cr_expect_null(config_load_file("/dev/zero", &err));
+	cr_expect_str_eq(buf_str(&err), "/dev/zero: file is larger than 1 MiB\n");
+
+	unlink(path);
+	free(path);
+	free(data);
+	buf_free(&err);
+	buf_free(&want);
+}
+
+static void
+expect_nested(const char *unit, size_t n, const char *want)
+{
+	struct buf b;
+	buf_init(&b, 16 << 20);
+	for (size_t i = 0; i < n; i++)
+		buf_puts(&b, unit);
+	buf_putc(&b, '\n');
+	expect_errors(buf_str(&b), want);
+	buf_free(&b);
+}
+
+Test(config, deep_nesting_rejected)
+{
+	expect_nested("[", 100000, "t.yml:1:65: nesting too deep (more than 64 levels)\n");
+	expect_nested("{", 100000, "t.yml:1:65: nesting too deep (more than 64 levels)\n");
+	expect_nested("- ", 100000, "t.yml:1:129: nesting too deep (more than 64 levels)\n");
+	expect_nested("a: {", 100000, "t.yml:1:256: nesting too deep (more than 64 levels)\n");
+	/* 64 levels are still parsed (and then found not to be a mapping). */
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	for (size_t i = 0; i < 64; i++)
+		buf_putc(&b, '[');
+	for (size_t i = 0; i < 64; i++)
+		buf_putc(&b, ']');
+	expect_errors(buf_str(&b), "t.yml:1:1: the configuration must be a mapping of keys (like "
+	                           "\"interval: 1m\"), not a list\n");
+	buf_free(&b);
+}
+
+Test(config, garbage_does_not_crash)
+{
+	/* Binary and odd input: an error or a config, never a crash or a leak. */
+	static const char *const inputs[] = {
+	    "\x00\x01\x02",
+	    "%YAML 1.1\n%YAML 1.1\n",
+	    "&",
+	    "*",
+	    "!",
+	    "? ? ? ?",
+	    "[}",
+	    "{a: [b, {c: d}]",
+	    "'''",
+	    "\xef\xbb\xbf",
+	    ":",
+	    "- - -\n  - a",
+	};
+	for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+		struct buf err;
+		buf_init(&err, ERRBUF_MAX);
+		size_t len = i == 0 ? 3 : strlen(inputs[i]);
+		struct config *c = config_load_string("t.yml", inputs[i], len, &err);
+		cr_expect(c != NULL || err.len > 0, "input %zu", i);
+		config_free(c);
+		buf_free(&err);
+	}
+}
+
+/* Durations. */
+
+Test(config, duration_valid)
+{
+	static const struct {
+		const char *s;
+		uint64_t ms;
+	} cases[] = {
+	    {"0", 0},
+	    {"0s", 0},
+	    {"1ms", 1},
+	    {"500ms", 500},
+	    {"1s", 1000},
+	    {"30s", 30000},
+	    {"01s", 1000},
+	    {"1m", 60000},
+	    {"90s", 90000},
+	    {"1m30s", 90000},
+	    {"24h", 86400000},
+	    {"7d", 604800000},
+	    {"1w", 604800000},
+	    {"2w3d4h5m6s7ms",
+	     2 * 604800000ULL + 3 * 86400000ULL + 4 * 3600000 + 5 * 60000 + 6000 + 7},
+	    {"1h1ms", 3600001},
+	    {"18446744073709551615ms", UINT64_MAX},
+	    {"30500568904w6d14h25m51s615ms", UINT64_MAX},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ms = 12345;
+		cr_expect_eq(config_parse_duration(cases[i].s, &ms), 0, "%s", cases[i].s);
+		cr_expect_eq(ms, cases[i].ms, "%s", cases[i].s);
+	}
+}
+
+Test(config, duration_invalid)
+{
+	static const char *const cases[] = {
+	    "",
+	    "s",
+	    "ms",
+	    "1",
+	    "30",
+	    "-1s",
+	    "+1s",
+	    "1.5s",
+	    ".5s",
+	    "1e3s",
+	    "1x",
+	    "1y",
+	    "1S",
+	    "1M",
+	    "1 s",
+	    " 1s",
+	    "1s ",
+	    "1s\n",
+	    "30s1m",
+	    "1m1m",
+	    "1ms1s",
+	    "1s1s",
+	    "1msx",
+	    "1mss",
+	    "1m30",
+	    "18446744073709551616ms",
+	    "30500568905w",
+	    "99999999999999999999h",
+	    "18446744073709551615ms1s",
+	    "18446744073709552s",
+	    "00",
+	    "0x10s",
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ms = 12345;
+		cr_expect_eq(config_parse_duration(cases[i], &ms), -1, "\"%s\" was accepted",
+		             cases[i]);
+		cr_expect_eq(ms, 12345, "\"%s\" changed the output", cases[i]);
+	}
+	uint64_t ms;
+	cr_expect_eq(config_parse_duration(NULL, &ms), -1);
+}
+
+Test(config, duration_format)
+{
+	static const struct {
+		uint64_t ms;
+		const char *s;
+	} cases[] = {
+	    {0, "0s"},
+	    {1, "1ms"},
+	    {500, "500ms"},
+	    {1000, "1s"},
+	    {1500, "1s500ms"},
+	    {60000, "1m"},
+	    {90000, "1m30s"},
+	    {3600000, "1h"},
+	    {86400000, "1d"},
+	    {604800000, "1w"},
+	    {694861001, "1w1d1h1m1s1ms"},
+	    {UINT64_MAX, "30500568904w6d14h25m51s615ms"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char s[64];
+		config_format_duration(cases[i].ms, s, sizeof(s));
+		cr_expect_str_eq(s, cases[i].s);
+		uint64_t back;
+		cr_expect_eq(config_parse_duration(s, &back), 0, "%s", s);
+		cr_expect_eq(back, cases[i].ms, "%s", s);
+	}
+	/* A short buffer gets a terminated prefix. */
+	char small[4];
+	config_format_duration(90000, small, sizeof(small));
+	cr_expect_str_eq(small, "1m3");
+}
+
+/* Hosts and ports. */
+
+Test(config, hostport_valid)
+{
+	static const struct {
+		const char *s;
+		uint16_t def;
+		const char *host;
+		uint16_t port;
+	} cases[] = {
+	    {"kms.example.com", 1688, "kms.example.com", 1688},
+	    {"KMS.Example.COM.", 1688, "kms.example.com", 1688},
+	    {"kms", 1688, "kms", 1688},
+	    {"kms:1700", 1688, "kms", 1700},
+	    {"kms:1", 1688, "kms", 1},
+	    {"kms:65535", 1688, "kms", 65535},
+	    {"kms:01688", 1, "kms", 1688},
+	    {"_vlmcs._tcp.example.com", 1, "_vlmcs._tcp.example.com", 1},
+	    {"10.0.0.1", 53, "10.0.0.1", 53},
+	    {"10.0.0.1:5353", 53, "10.0.0.1", 5353},
+	    {"[2001:db8::53]:5353", 53, "2001:db8::53", 5353},
+	    {"[2001:db8::53]", 53, "2001:db8::53", 53},
+	    {"2001:db8::53", 53, "2001:db8::53", 53},
+	    {"2001:DB8:0:0:0:0:0:1", 53, "2001:db8::1", 53},
+	    {"::1", 1688, "::1", 1688},
+	    {"[::]:9688", 1, "::", 9688},
+	    {"::ffff:10.0.0.1", 1, "::ffff:10.0.0.1", 1},
+	    {"kms:1", 0, "kms", 1},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *host = NULL;
+		uint16_t port = 0;
+		cr_expect_eq(config_parse_hostport(cases[i].s, cases[i].def, &host, &port), 0,
+		             "\"%s\" was rejected", cases[i].s);
+		if (host == NULL)
+			continue;
+		cr_expect_str_eq(host, cases[i].host, "%s", cases[i].s);
+		cr_expect_eq(port, cases[i].port, "%s", cases[i].s);
+		free(host);
+	}
+}
+
+Test(config, hostport_invalid)
+{
+	static const char *const cases[] = {
+	    "",
+	    ":1688",
+	    "[]:1688",
+	    "[]",
+	    "kms:",
+	    "kms:0",
+	    "kms:00",
+	    "kms:65536",
+	    "kms:99999999999",
+	    "kms:1688x",
+	    "kms:+1688",
+	    "kms:-1",
+	    "kms:0x10",
+	    "kms: 1688",
+	    " kms",
+	    "kms ",
+	    "k ms",
+	    "kms\t",
+	    "kms\n",
+	    "[::1",
+	    "::1]",
+	    "[::1]]:1",
+	    "[::1]x",
+	    "[::1]:",
+	    "[::1]:1688:1",
+	    "[[::1]]:1",
+	    "a]b",
+	    "kms:1688]",
+	    "[10.0.0.1]:53",
+	    "[kms]:1688",
+	    "kms:1688:1689",
+	    "10.0.0.256",
+	    "1.2.3",
+	    "999",
+	    "010.0.0.1",
+	    "kms..example.com",
+	    ".kms",
+	    "kms.example.com..",
+	    "*.example.com",
+	    "k/ms",
+	    "kms\xc3\xa9.example",
+	    "fe80::1%eth0",
+	    "[fe80::1%eth0]:1",
+	    "2001:db8::zz",
+	    "http://kms:1688",
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char untouched[] = "untouched";
+		char *host = untouched;
+		uint16_t port = 7;
+		cr_expect_eq(config_parse_hostport(cases[i], 1688, &host, &port), -1,
+		             "\"%s\" was accepted", cases[i]);
+		cr_expect_null(host, "\"%s\" left a host", cases[i]);
+	}
+	/* With no default port, a port is required. */
+	char *host;
+	uint16_t port;
+	cr_expect_eq(config_parse_hostport("kms", 0, &host, &port), -1);
+	cr_expect_eq(config_parse_hostport("2001:db8::1", 0, &host, &port), -1);
+	cr_expect_eq(config_parse_hostport(NULL, 1, &host, &port), -1);
+}
+
+/* DNS names. */
+
+Test(config, dns_name_valid)
+{
+	char label63[64], name253[254], name253dot[255];
+	memset(label63, 'a', 63);
+	label63[63] = '\0';
+	/* 4 labels of 62 plus 3 dots = 251, then ".a" = 253. */
+	size_t o = 0;
+	for (int l = 0; l < 4; l++) {
+		memset(name253 + o, 'b', 62);
+		o += 62;
+		name253[o++] = '.';
+	}
+	name253[o++] = 'c';
+	name253[o] = '\0';
+	cr_assert_eq(strlen(name253), 253);
+	snprintf(name253dot, sizeof(name253dot), "%s.", name253);
+
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+	    {"example.com", "example.com"},
+	    {"Example.COM.", "example.com"},
+	    {"a", "a"},
+	    {"_vlmcs._tcp.example.com", "_vlmcs._tcp.example.com"},
+	    {"xn--bcher-kva.example", "xn--bcher-kva.example"},
+	    {"a-b.c_d.1e", "a-b.c_d.1e"},
+	    {"KMS1", "kms1"},
+	};
+	char out[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_expect_eq(config_normalize_dns_name(cases[i].in, out, sizeof(out)), 0, "%s",
+		             cases[i].in);
+		cr_expect_str_eq(out, cases[i].out);
+	}
+	cr_expect_eq(config_normalize_dns_name(label63, out, sizeof(out)), 0);
+	cr_expect_eq(config_normalize_dns_name(name253, out, sizeof(out)), 0);
+	cr_expect_str_eq(out, name253);
+	cr_expect_eq(config_normalize_dns_name(name253dot, out, sizeof(out)), 0);
+	cr_expect_str_eq(out, name253);
+	/* The output buffer must hold the name and its NUL, nothing more. */
+	cr_expect_eq(config_normalize_dns_name("example.com.", out, 12), 0);
+	cr_expect_eq(config_normalize_dns_name("example.com", out, 11), -1);
+}
+
+Test(config, dns_name_invalid)
+{
+	char label64[65], name254[256];
+	memset(label64, 'a', 64);
+	label64[64] = '\0';
+	memset(name254, 'a', 254);
+	for (size_t i = 63; i < 254; i += 64)
+		name254[i] = '.';
+	name254[254] = '\0';
+	static const char *const cases[] = {
+	    "",    ".",    "..",    "a..b",  ".a",   "a.b..", "a b",
+	    "a/b", "a\tb", "é.com", "a.b:c", "*.ex", "a@b",   "a\\.b",
+	};
+	char out[256];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_expect_eq(config_normalize_dns_name(cases[i], out, sizeof(out)), -1,
+		             "\"%s\" was accepted", cases[i]);
+	}
+	cr_expect_eq(config_normalize_dns_name(label64, out, sizeof(out)), -1);
+	cr_expect_eq(config_normalize_dns_name(name254, out, sizeof(out)), -1);
+	cr_expect_eq(config_normalize_dns_name(NULL, out, sizeof(out)), -1);
+}
