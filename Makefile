@@ -46,13 +46,14 @@ test-asan: build-asan
 bench: build
 	bench/targets.sh
 
-format:
-	clang-format -i agent/*.c include/kmswatch/*.h tests/unit/*.c tests/unit/support/*.[ch] \
-		tests/tools/*.c tests/fuzz/*.c tests/kmssim/proto/*.[ch]
+C_SOURCES = $(wildcard agent/*.c include/kmswatch/*.h tests/unit/*.c tests/unit/support/*.[ch] \
+	tests/tools/*.c tests/fuzz/*.c tests/kmssim/proto/*.[ch] tests/kmssim/*.[ch])
 
-check-format:
-	clang-format --dry-run --Werror agent/*.c include/kmswatch/*.h tests/unit/*.c \
-		tests/unit/support/*.[ch] tests/tools/*.c tests/fuzz/*.c tests/kmssim/proto/*.[ch]
+format:
+	clang-format -i $(C_SOURCES)
+
+check-format: test-deps
+	clang-format --dry-run --Werror $(C_SOURCES)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -97,19 +97,20 @@ log_emit(enum log_level level, const char *fmt, va_list ap, int err)
 	gmtime_r(&ts.tv_sec, &tm);
 	char when[96];
 	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (int)(ts.tv_nsec / 1000000));
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	         (int)(ts.tv_nsec / 1000000));
 
 	char line[4608];
 	size_t len;
 	if (log_fmt == LOG_FORMAT_JSON) {
-		len = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":",
-				       when, level_names[level]);
+		len = (size_t)snprintf(line, sizeof(line),
+		                       "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":", when,
+		                       level_names[level]);
 		len = log_quote(line, sizeof(line) - 3, len, msg);
 		line[len++] = '}';
 	} else {
 		len = (size_t)snprintf(line, sizeof(line), "ts=%s level=%s msg=", when,
-				       level_names[level]);
+		                       level_names[level]);
 		len = log_quote(line, sizeof(line) - 2, len, msg);
 	}
 	line[len++] = '\n';

@@ -13,12 +13,12 @@
 
 #include "kmswatch/buf.h"
 
-#define CONFIG_KMS_PORT	      1688
-#define CONFIG_DNS_PORT	      53
-#define CONFIG_WEB_PORT	      9688
-#define CONFIG_MAX_FILE_SIZE  (1024 * 1024)
-#define CONFIG_MAX_ERRORS     20
-#define CONFIG_MAX_LIST	      10000 /* entries in any one list */
+#define CONFIG_KMS_PORT      1688
+#define CONFIG_DNS_PORT      53
+#define CONFIG_WEB_PORT      9688
+#define CONFIG_MAX_FILE_SIZE (1024 * 1024)
+#define CONFIG_MAX_ERRORS    20
+#define CONFIG_MAX_LIST      10000 /* entries in any one list */
 
 struct config_resolver {
 	char *name;    /* label value: "system", "127.0.0.1:5353", "[::1]:53" (port always shown) */
@@ -33,13 +33,13 @@ struct config_target {
 };
 
 struct config {
-	char *path;	      /* where it was read from */
+	char *path;           /* where it was read from */
 	uint64_t interval_ms; /* discovery and reachability cycle; default 60000 */
 	uint64_t timeout_ms;  /* deadline of each network step; default 5000 */
 	unsigned concurrency; /* network operations in flight at once; default 256 */
 	struct config_resolver *resolvers;
 	size_t n_resolvers; /* default: one, "system" */
-	char **domains;	    /* lower case, no trailing dot */
+	char **domains;     /* lower case, no trailing dot */
 	size_t n_domains;   /* default: the machine's own DNS domain ("local") */
 	struct config_target *hosts;
 	size_t n_hosts;
@@ -51,7 +51,7 @@ struct config {
  * lines to errors (at most CONFIG_MAX_ERRORS) on failure. Caller frees. */
 struct config *config_load_file(const char *path, struct buf *errors);
 struct config *config_load_string(const char *name, const char *text, size_t len,
-				  struct buf *errors);
+                                  struct buf *errors);
 void config_free(struct config *c);
 /* Writes the effective configuration as canonical YAML. */
 void config_print(const struct config *c, struct buf *out);
@@ -71,6 +71,6 @@ size_t config_local_domains(char **out, size_t max);
 /* The same from the given resolv.conf and host name (NULL: gethostname()),
  * so that tests need not depend on the machine. */
 size_t config_local_domains_from(const char *resolv_conf, const char *hostname, char **out,
-				 size_t max);
+                                 size_t max);
 
 #endif
