@@ -303,7 +303,7 @@ results_rebuild_targets(struct results *r)
 	}
 	n = k;
 	/* Carry over the latest results of targets that remain. */
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && r->n_targets > 0; i++) {
 		struct target *old =
 		    bsearch(&t[i], r->targets, r->n_targets, sizeof(*t), target_cmp);
 		if (old != NULL && old->checked) {
