@@ -244,9 +244,10 @@ buf_put_u32le(struct buf *b, uint32_t v)
 int
 buf_put_u64le(struct buf *b, uint64_t v)
 {
-	if (buf_put_u32le(b, (uint32_t)v) == -1)
-		return -1;
-	return buf_put_u32le(b, (uint32_t)(v >> 32));
+	uint8_t p[8];
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+	return buf_append(b, p, sizeof(p));
 }
 
 int

@@ -23,7 +23,9 @@
 #include <yaml.h>
 
 #include "kmswatch/config.h"
+#include "kmswatch/kmscrypto.h"
 #include "kmswatch/log.h"
+#include "kmswatch/products.h"
 
 #define CONFIG_MAX_DEPTH         64 /* nested lists and mappings; ours need three */
 #define CONFIG_MAX_LOCAL_DOMAINS 32
@@ -31,11 +33,27 @@
 #define QUOTE_LEN                96 /* a value quoted in an error message */
 #define ERRORS_MAX_BYTES         (64 * 1024)
 #define RESOLV_CONF              "/etc/resolv.conf"
+#define GUID_BUF                 (CONFIG_GUID_LEN + 1)
+#define GUID_ZERO                "00000000-0000-0000-0000-000000000000"
+#define CMID_PREFIX              "kmswatch-cmid:"
+#define MACHINE_ID_LEN           32
+#define WORKSTATION_PREFIX       "kmswatch"
 
 #define WHAT_DURATION "a duration (like 30s, 5m, 1h)"
 #define WHAT_INTEGER  "an integer"
 #define WHAT_LIST     "a list (like [a, b])"
 #define WHAT_MAPPING  "a mapping (key: value lines)"
+#define WHAT_GUID     "a GUID (8-4-4-4-12 hex digits)"
+#define GUID_EXAMPLE  "like 55c92734-d682-4d71-983e-d6ec3f16059f"
+
+/* Where "identity.cmid: auto" looks for the machine id, in this order. */
+static const char *const machine_id_files[] = {"/etc/machine-id", "/var/lib/dbus/machine-id"};
+#define N_MACHINE_ID_FILES (sizeof(machine_id_files) / sizeof(machine_id_files[0]))
+
+/* The products probed when the configuration names none. */
+static const char *const default_products[] = {"windows-10-11", "windows-server-2022",
+                                               "office-ltsc-2021"};
+#define N_DEFAULT_PRODUCTS (sizeof(default_products) / sizeof(default_products[0]))
 
 /* Memory. Running out of it while loading a configuration is not something to
  * recover from. */
@@ -487,6 +505,15 @@ node_kind_name(const struct node *n)
 
 /* Loading. */
 
+/* A product mapping while it is walked: what each key gave. */
+struct product_draft {
+	const char *name; /* the node's text, NULL until given */
+	bool has_app, has_app_id, has_sku_id, has_kms_id, has_count, has_protocol;
+	enum product_app app;
+	char app_id[GUID_BUF], sku_id[GUID_BUF], kms_id[GUID_BUF];
+	unsigned required_count, protocol;
+};
+
 struct loader {
 	const char *name; /* the file name in messages */
 	struct config *c; /* being filled */
@@ -495,7 +522,9 @@ struct loader {
 	struct buf last;  /* the next one, shown only if no more follow */
 	size_t n_errors;
 	const struct node *interval_node, *timeout_node;
-	bool resolvers_set, domains_set, listen_set;
+	const struct node *cmid_node; /* "auto" given explicitly */
+	bool resolvers_set, domains_set, listen_set, products_set;
+	struct product_draft *draft; /* the product mapping being walked */
 };
 
 static void loader_verror(struct loader *l, size_t line, size_t col, const char *fmt, va_list ap)
@@ -841,6 +870,17 @@ static void load_resolvers(struct loader *, const struct node *, const char *);
 static void load_domains(struct loader *, const struct node *, const char *);
 static void load_hosts(struct loader *, const struct node *, const char *);
 static void load_listen(struct loader *, const struct node *, const char *);
+static void load_probe_interval(struct loader *, const struct node *, const char *);
+static void load_cmid(struct loader *, const struct node *, const char *);
+static void load_workstation(struct loader *, const struct node *, const char *);
+static void load_products(struct loader *, const struct node *, const char *);
+static void load_product_name(struct loader *, const struct node *, const char *);
+static void load_product_application(struct loader *, const struct node *, const char *);
+static void load_product_application_id(struct loader *, const struct node *, const char *);
+static void load_product_sku_id(struct loader *, const struct node *, const char *);
+static void load_product_kms_counted_id(struct loader *, const struct node *, const char *);
+static void load_product_required_count(struct loader *, const struct node *, const char *);
+static void load_product_protocol(struct loader *, const struct node *, const char *);
 static void print_interval(const struct config *, struct buf *, int);
 static void print_timeout(const struct config *, struct buf *, int);
 static void print_concurrency(const struct config *, struct buf *, int);
@@ -848,6 +888,10 @@ static void print_resolvers(const struct config *, struct buf *, int);
 static void print_domains(const struct config *, struct buf *, int);
 static void print_hosts(const struct config *, struct buf *, int);
 static void print_listen(const struct config *, struct buf *, int);
+static void print_probe_interval(const struct config *, struct buf *, int);
+static void print_cmid(const struct config *, struct buf *, int);
+static void print_workstation(const struct config *, struct buf *, int);
+static void print_products(const struct config *, struct buf *, int);
 
 static const struct key_spec dns_keys[] = {
     {"resolvers", NODE_LIST, WHAT_LIST, load_resolvers, print_resolvers, NULL},
@@ -860,13 +904,36 @@ static const struct key_spec web_keys[] = {
     {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
 };
 
+static const struct key_spec identity_keys[] = {
+    {"cmid", NODE_SCALAR, "\"auto\" or " WHAT_GUID, load_cmid, print_cmid, NULL},
+    {"workstation", NODE_SCALAR, "\"auto\" or a name", load_workstation, print_workstation, NULL},
+    {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
+};
+
+/* The keys of one product mapping in the products list. They load into
+ * loader.draft; print_products() writes products itself. */
+static const struct key_spec product_keys[] = {
+    {"name", NODE_SCALAR, "a product name", load_product_name, NULL, NULL},
+    {"application", NODE_SCALAR, "windows, office-2010 or office-2013+", load_product_application,
+     NULL, NULL},
+    {"application_id", NODE_SCALAR, WHAT_GUID, load_product_application_id, NULL, NULL},
+    {"sku_id", NODE_SCALAR, WHAT_GUID, load_product_sku_id, NULL, NULL},
+    {"kms_counted_id", NODE_SCALAR, WHAT_GUID, load_product_kms_counted_id, NULL, NULL},
+    {"required_count", NODE_SCALAR, "5 or 25", load_product_required_count, NULL, NULL},
+    {"protocol", NODE_SCALAR, "4, 5 or 6", load_product_protocol, NULL, NULL},
+    {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
+};
+
 /* In the order config_print() writes them. */
 static const struct key_spec top_keys[] = {
     {"interval", NODE_SCALAR, WHAT_DURATION, load_interval, print_interval, NULL},
     {"timeout", NODE_SCALAR, WHAT_DURATION, load_timeout, print_timeout, NULL},
     {"concurrency", NODE_SCALAR, WHAT_INTEGER, load_concurrency, print_concurrency, NULL},
+    {"probe_interval", NODE_SCALAR, WHAT_DURATION, load_probe_interval, print_probe_interval, NULL},
+    {"identity", NODE_MAP, WHAT_MAPPING, NULL, NULL, identity_keys},
     {"dns", NODE_MAP, WHAT_MAPPING, NULL, NULL, dns_keys},
     {"hosts", NODE_LIST, WHAT_LIST, load_hosts, print_hosts, NULL},
+    {"products", NODE_LIST, WHAT_LIST, load_products, print_products, NULL},
     {"web", NODE_MAP, WHAT_MAPPING, NULL, NULL, web_keys},
     {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
 };
@@ -979,6 +1046,12 @@ load_timeout(struct loader *l, const struct node *n, const char *path)
 {
 	l->timeout_node = n;
 	load_duration(l, n, path, 10, &l->c->timeout_ms);
+}
+
+static void
+load_probe_interval(struct loader *l, const struct node *n, const char *path)
+{
+	load_duration(l, n, path, 1000, &l->c->probe_interval_ms);
 }
 
 static void
@@ -1317,6 +1390,576 @@ load_listen(struct loader *l, const struct node *list, const char *path)
 	free(nodes);
 }
 
+/* Identity. */
+
+static const char hex_digits[] = "0123456789abcdef";
+
+static bool
+is_hex(char c)
+{
+	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* GUID text in canonical form (lower case) into out, or -1. */
+static int
+guid_parse(const char *s, char out[GUID_BUF])
+{
+	if (!product_guid_valid(s))
+		return -1;
+	for (size_t i = 0; i < CONFIG_GUID_LEN; i++)
+		out[i] = to_lower(s[i]);
+	out[CONFIG_GUID_LEN] = '\0';
+	return 0;
+}
+
+/* 16 bytes as GUID text, in the order RFC 4122 writes them. */
+static void
+guid_format(const uint8_t b[16], char out[GUID_BUF])
+{
+	size_t o = 0;
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex_digits[b[i] >> 4];
+		out[o++] = hex_digits[b[i] & 0x0f];
+	}
+	out[o] = '\0';
+}
+
+int
+config_derive_cmid(const char *machine_id, char out[CONFIG_GUID_LEN + 1])
+{
+	uint8_t d[32];
+	char input[256];
+
+	if (machine_id == NULL || *machine_id == '\0')
+		return -1;
+	int n = snprintf(input, sizeof(input), "%s%s", CMID_PREFIX, machine_id);
+	if (n < 0 || (size_t)n >= sizeof(input))
+		return -1;
+	kmscrypto_sha256((const uint8_t *)input, (size_t)n, d);
+	/* Version 4 and variant 10xx: the CMID looks like any randomly made
+	 * UUID, as a real client's does. */
+	d[6] = (uint8_t)((d[6] & 0x0f) | 0x40);
+	d[8] = (uint8_t)((d[8] & 0x3f) | 0x80);
+	guid_format(d, out);
+	return 0;
+}
+
+int
+config_read_machine_id(const char *path, char out[33])
+{
+	char data[MACHINE_ID_LEN + 2];
+	size_t n = 0;
+
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	/* One byte more than a valid file holds, to see that nothing follows. */
+	while (n < sizeof(data)) {
+		ssize_t r = read(fd, data + n, sizeof(data) - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (n == MACHINE_ID_LEN + 1 && data[MACHINE_ID_LEN] == '\n')
+		n--;
+	if (n != MACHINE_ID_LEN)
+		return -1;
+	for (size_t i = 0; i < MACHINE_ID_LEN; i++)
+		if (!is_hex(data[i]))
+			return -1;
+	memcpy(out, data, MACHINE_ID_LEN);
+	out[MACHINE_ID_LEN] = '\0';
+	return 0;
+}
+
+static void
+load_cmid(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN], guid[GUID_BUF];
+
+	if (strcmp(n->value, "auto") == 0) {
+		l->cmid_node = n;
+		return;
+	}
+	if (guid_parse(n->value, guid) == -1) {
+		node_error(l, n, "%s: %s is not \"auto\" or a GUID (8-4-4-4-12 hex digits, %s)",
+		           path, quote_value(n->value, q, sizeof(q)), GUID_EXAMPLE);
+		return;
+	}
+	if (strcmp(guid, GUID_ZERO) == 0) {
+		node_error(l, n,
+		           "%s: the all-zero GUID is not a client machine id; use auto or a "
+		           "fixed GUID of this installation's own (from uuidgen)",
+		           path);
+		return;
+	}
+	l->c->cmid = xstrdup(guid);
+}
+
+/* Why s is not a workstation name, or NULL if it is one. The name must fit
+ * the request (63 UTF-16 characters) and be easy to type in an event log
+ * filter. */
+static const char *
+workstation_problem(const char *s, char *out, size_t len)
+{
+	size_t n = strlen(s);
+	if (n == 0)
+		return "is empty";
+	if (n > CONFIG_WORKSTATION_MAX) {
+		snprintf(out, len, "is %zu characters long", n);
+		return out;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s == ' ')
+			return "contains a space";
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return "contains a character that is not printable ASCII";
+	}
+	return NULL;
+}
+
+static void
+load_workstation(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN], why[64];
+	const char *problem;
+
+	if (strcmp(n->value, "auto") == 0)
+		return;
+	if ((problem = workstation_problem(n->value, why, sizeof(why))) != NULL) {
+		node_error(l, n,
+		           "%s: %s %s; a workstation name is 1 to %d printable ASCII characters "
+		           "without spaces, so that administrators can filter this agent's "
+		           "requests in the host's event log",
+		           path, quote_value(n->value, q, sizeof(q)), problem,
+		           CONFIG_WORKSTATION_MAX);
+		return;
+	}
+	l->c->workstation = xstrdup(n->value);
+}
+
+/* "identity.cmid: auto": the CMID derived from the machine id, malloc'd into
+ * the configuration. */
+static void
+cmid_auto(struct loader *l)
+{
+	char id[MACHINE_ID_LEN + 1], cmid[GUID_BUF];
+
+	for (size_t i = 0; i < N_MACHINE_ID_FILES; i++) {
+		if (config_read_machine_id(machine_id_files[i], id) == 0 &&
+		    config_derive_cmid(id, cmid) == 0) {
+			l->c->cmid = xstrdup(cmid);
+			return;
+		}
+	}
+	/* A random CMID instead would add one client to the hosts' counts at
+	 * every start, which is exactly what the probe must never do. */
+	const char *msg = "identity.cmid: auto derives the CMID from the machine id, but neither "
+	                  "/etc/machine-id nor /var/lib/dbus/machine-id holds one; set "
+	                  "identity.cmid to a fixed GUID (from uuidgen) and keep it";
+	if (l->cmid_node != NULL)
+		node_error(l, l->cmid_node, "%s", msg);
+	else
+		loader_error(l, 0, 0, "%s", msg);
+}
+
+/* "identity.workstation: auto": kmswatch.<first local domain>, or kmswatch
+ * alone when there is none or the result would not fit the request (a cut
+ * domain would name the wrong one). The name is malloc'd into c. */
+static void
+workstation_auto(struct config *c)
+{
+	char name[CONFIG_WORKSTATION_MAX + 1] = WORKSTATION_PREFIX;
+	char *local[1];
+
+	if (config_local_domains(local, 1) == 1) {
+		if (strlen(WORKSTATION_PREFIX) + 1 + strlen(local[0]) <= CONFIG_WORKSTATION_MAX)
+			snprintf(name, sizeof(name), "%s.%s", WORKSTATION_PREFIX, local[0]);
+		free(local[0]);
+	}
+	c->workstation = xstrdup(name);
+}
+
+/* Products. */
+
+/* Copies every field of p into cp, which owns the copies (product_clear). */
+static void
+product_fill(struct config_product *cp, const struct product *p, bool preset)
+{
+	cp->name = xstrdup(p->name);
+	cp->application_id = xstrdup(p->app_id);
+	cp->sku_id = xstrdup(p->sku_id);
+	cp->kms_counted_id = xstrdup(p->kms_id);
+	cp->required_count = p->required_count;
+	cp->protocol = p->protocol;
+	cp->preset = preset;
+}
+
+static void
+product_clear(struct config_product *cp)
+{
+	free(cp->name);
+	free(cp->application_id);
+	free(cp->sku_id);
+	free(cp->kms_counted_id);
+}
+
+/* A preset with its GUIDs in lower case, like every GUID of the
+ * configuration; p points into the struct. */
+struct preset_lower {
+	struct product p;
+	char app_id[GUID_BUF], sku_id[GUID_BUF], kms_id[GUID_BUF];
+};
+
+static void
+preset_lower(const struct product *preset, struct preset_lower *out)
+{
+	if (guid_parse(preset->app_id, out->app_id) == -1 ||
+	    guid_parse(preset->sku_id, out->sku_id) == -1 ||
+	    guid_parse(preset->kms_id, out->kms_id) == -1)
+		fatalx("config: preset %s has an invalid GUID", preset->name);
+	out->p = *preset;
+	out->p.app_id = out->app_id;
+	out->p.sku_id = out->sku_id;
+	out->p.kms_id = out->kms_id;
+}
+
+static void
+product_fill_preset(struct config_product *cp, const struct product *preset)
+{
+	struct preset_lower pl;
+	preset_lower(preset, &pl);
+	product_fill(cp, &pl.p, true);
+}
+
+/* The names of the presets, for messages. */
+static void
+presets_list(char *out, size_t len)
+{
+	size_t off = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < product_count() && off < len; i++) {
+		int n =
+		    snprintf(out + off, len - off, "%s%s", i > 0 ? ", " : "", product_get(i)->name);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+/* A small decimal number (digits only, leading zeros allowed), or -1. */
+static int
+small_uint_parse(const char *s, unsigned *v)
+{
+	unsigned long n = 0;
+	if (*s == '\0')
+		return -1;
+	for (; *s != '\0'; s++) {
+		if (!is_digit(*s))
+			return -1;
+		n = n * 10 + (unsigned long)(*s - '0');
+		if (n > 1000000)
+			return -1;
+	}
+	*v = (unsigned)n;
+	return 0;
+}
+
+/* A number for a message as it is written, anything else quoted. */
+static const char *
+number_describe(const char *s, char *out, size_t len)
+{
+	size_t n = strlen(s);
+	if (n > 0 && n < 40 && strspn(s, "0123456789") == n) {
+		snprintf(out, len, "%s", s);
+		return out;
+	}
+	return quote_value(s, out, len);
+}
+
+static void
+load_product_name(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN], err[160];
+	/* Only the name is in question: everything else is a valid product. */
+	struct product probe = {
+	    .name = n->value,
+	    .app = PRODUCT_APP_WINDOWS,
+	    .app_id = product_app_id(PRODUCT_APP_WINDOWS),
+	    .kms_id = GUID_ZERO,
+	    .sku_id = GUID_ZERO,
+	    .required_count = 25,
+	    .protocol = 6,
+	};
+	if (product_validate(&probe, err, sizeof(err)) == -1) {
+		node_error(l, n, "%s: %s: %s", path, quote_value(n->value, q, sizeof(q)), err);
+		return;
+	}
+	l->draft->name = n->value;
+}
+
+static void
+load_product_application(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN];
+	if (product_app_parse(n->value, &l->draft->app) == -1) {
+		node_error(l, n, "%s: %s is not windows, office-2010 or office-2013+", path,
+		           quote_value(n->value, q, sizeof(q)));
+		return;
+	}
+	l->draft->has_app = true;
+}
+
+static bool
+load_product_guid(struct loader *l, const struct node *n, const char *path, char out[GUID_BUF])
+{
+	char q[QUOTE_LEN];
+	if (guid_parse(n->value, out) == -1) {
+		node_error(l, n, "%s: %s is not a GUID (8-4-4-4-12 hex digits, %s)", path,
+		           quote_value(n->value, q, sizeof(q)), GUID_EXAMPLE);
+		return false;
+	}
+	return true;
+}
+
+static void
+load_product_application_id(struct loader *l, const struct node *n, const char *path)
+{
+	l->draft->has_app_id = load_product_guid(l, n, path, l->draft->app_id);
+}
+
+static void
+load_product_sku_id(struct loader *l, const struct node *n, const char *path)
+{
+	l->draft->has_sku_id = load_product_guid(l, n, path, l->draft->sku_id);
+}
+
+static void
+load_product_kms_counted_id(struct loader *l, const struct node *n, const char *path)
+{
+	l->draft->has_kms_id = load_product_guid(l, n, path, l->draft->kms_id);
+}
+
+static void
+load_product_required_count(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN];
+	unsigned v;
+	/* Any other N would make the probe a client no real one looks like. */
+	if (small_uint_parse(n->value, &v) == -1 || (v != 5 && v != 25)) {
+		node_error(l, n,
+		           "%s: %s is not 5 or 25 (the product's own N: 25 for Windows client "
+		           "editions, 5 for servers and Office)",
+		           path, number_describe(n->value, q, sizeof(q)));
+		return;
+	}
+	l->draft->required_count = v;
+	l->draft->has_count = true;
+}
+
+static void
+load_product_protocol(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN];
+	unsigned v;
+	if (small_uint_parse(n->value, &v) == -1 || v < 4 || v > 6) {
+		node_error(l, n, "%s: %s is not 4, 5 or 6 (the KMS protocol version)", path,
+		           number_describe(n->value, q, sizeof(q)));
+		return;
+	}
+	l->draft->protocol = v;
+	l->draft->has_protocol = true;
+}
+
+/* The application that goes with an application id, or def. */
+static enum product_app
+app_of_id(const char *app_id, enum product_app def)
+{
+	static const enum product_app apps[] = {PRODUCT_APP_WINDOWS, PRODUCT_APP_OFFICE2010,
+	                                        PRODUCT_APP_OFFICE2013};
+	for (size_t i = 0; i < sizeof(apps) / sizeof(apps[0]); i++)
+		if (strcmp(product_app_id(apps[i]), app_id) == 0)
+			return apps[i];
+	return def;
+}
+
+/* Whether a product sends exactly what the preset sends. */
+static bool
+product_is_preset(const struct product *p, const struct product *preset)
+{
+	return strcmp(p->app_id, preset->app_id) == 0 && strcmp(p->sku_id, preset->sku_id) == 0 &&
+	       strcmp(p->kms_id, preset->kms_id) == 0 &&
+	       p->required_count == preset->required_count && p->protocol == preset->protocol;
+}
+
+/* A product mapping: a new product, or a preset with fields overridden.
+ * Fills out (owned by the caller) or returns -1 after reporting. */
+static int
+product_from_map(struct loader *l, const struct node *map, size_t index, const char *path,
+                 struct config_product *out)
+{
+	struct product_draft d;
+	struct preset_lower pl;
+	char sub[64], q[QUOTE_LEN], err[160];
+	size_t errors = l->n_errors;
+
+	memset(&d, 0, sizeof(d));
+	snprintf(sub, sizeof(sub), "%s[%zu]", path, index);
+	l->draft = &d;
+	walk_section(l, map, product_keys, sub);
+	l->draft = NULL;
+	if (l->n_errors > errors)
+		return -1;
+	if (d.name == NULL) {
+		node_error(l, map, "%s: name is required (a preset to override, or a new name)",
+		           sub);
+		return -1;
+	}
+	const struct product *preset = product_find(d.name);
+	quote_value(d.name, q, sizeof(q));
+	struct product p = {.name = d.name, .protocol = 6};
+	if (preset != NULL) {
+		preset_lower(preset, &pl);
+		p = pl.p;
+		p.name = d.name;
+	}
+	/* The application id is what is sent; application only supplies it. */
+	if (d.has_app)
+		p.app = d.app;
+	if (d.has_app_id)
+		p.app_id = d.app_id;
+	else if (d.has_app)
+		p.app_id = product_app_id(d.app);
+	if (d.has_app_id && !d.has_app)
+		p.app = app_of_id(d.app_id, preset != NULL ? preset->app : PRODUCT_APP_WINDOWS);
+	if (d.has_sku_id)
+		p.sku_id = d.sku_id;
+	else if (preset == NULL)
+		p.sku_id = GUID_ZERO;
+	if (d.has_kms_id)
+		p.kms_id = d.kms_id;
+	if (d.has_count)
+		p.required_count = d.required_count;
+	if (d.has_protocol)
+		p.protocol = d.protocol;
+	if (preset == NULL) {
+		if (p.app_id == NULL)
+			node_error(l, map,
+			           "%s: %s is not a preset, so application (windows, office-2010 "
+			           "or office-2013+) or application_id is required",
+			           sub, q);
+		if (p.kms_id == NULL)
+			node_error(l, map, "%s: %s is not a preset, so kms_counted_id is required",
+			           sub, q);
+		if (p.required_count == 0)
+			node_error(l, map,
+			           "%s: %s is not a preset, so required_count is required (25 "
+			           "for Windows client editions, 5 for servers and Office)",
+			           sub, q);
+		if (l->n_errors > errors)
+			return -1;
+	}
+	if (product_validate(&p, err, sizeof(err)) == -1) {
+		node_error(l, map, "%s: %s", sub, err);
+		return -1;
+	}
+	product_fill(out, &p, preset != NULL && product_is_preset(&p, &pl.p));
+	return 0;
+}
+
+static int
+product_from_name(struct loader *l, const struct node *n, const char *path,
+                  struct config_product *out)
+{
+	char q[QUOTE_LEN], presets[512];
+	const struct product *p = product_find(n->value);
+	if (p == NULL) {
+		presets_list(presets, sizeof(presets));
+		node_error(l, n,
+		           "%s: unknown product %s (presets: %s; define any other product as a "
+		           "mapping with name, application, kms_counted_id and required_count)",
+		           path, quote_value(n->value, q, sizeof(q)), presets);
+		return -1;
+	}
+	product_fill_preset(out, p);
+	return 0;
+}
+
+static void
+load_products(struct loader *l, const struct node *list, const char *path)
+{
+	struct config *c = l->c;
+
+	l->products_set = true;
+	if (!list_check(l, list, path))
+		return;
+	if (list->n_items > CONFIG_MAX_PRODUCTS) {
+		node_error(l, list,
+		           "%s: %zu products, more than %d (every product is probed on every "
+		           "target)",
+		           path, list->n_items, CONFIG_MAX_PRODUCTS);
+		return;
+	}
+	c->products = xcalloc(list->n_items, sizeof(*c->products));
+	const char **keys = xcalloc(list->n_items, sizeof(*keys));
+	const struct node **nodes = xcalloc(list->n_items, sizeof(*nodes));
+	for (size_t i = 0; i < list->n_items; i++) {
+		const struct node *item = list->items[i];
+		struct config_product *cp = &c->products[c->n_products];
+		int rc;
+		if (item->kind == NODE_BAD)
+			continue;
+		if (item->kind == NODE_MAP) {
+			rc = product_from_map(l, item, i, path, cp);
+		} else if (item->kind == NODE_LIST) {
+			node_error(l, item, "%s: expected a preset name or a mapping, got a list",
+			           path);
+			continue;
+		} else if (item->null) {
+			node_error(l, item, "%s: empty entry", path);
+			continue;
+		} else {
+			rc = product_from_name(l, item, path, cp);
+		}
+		if (rc == -1)
+			continue;
+		keys[c->n_products] = cp->name;
+		nodes[c->n_products++] = item;
+	}
+	duplicates_check(l, path, keys, nodes, c->n_products);
+	free(nodes);
+	free(keys);
+}
+
+/* The default products, allocated into c like loaded ones. */
+static void
+products_default(struct config *c)
+{
+	c->products = xcalloc(N_DEFAULT_PRODUCTS, sizeof(*c->products));
+	for (size_t i = 0; i < N_DEFAULT_PRODUCTS; i++) {
+		const struct product *p = product_find(default_products[i]);
+		if (p == NULL)
+			fatalx("config: default product %s is not a preset", default_products[i]);
+		product_fill_preset(&c->products[c->n_products++], p);
+	}
+}
+
+const struct config_product *
+config_find_product(const struct config *c, const char *name)
+{
+	if (c == NULL || name == NULL)
+		return NULL;
+	for (size_t i = 0; i < c->n_products; i++)
+		if (strcmp(c->products[i].name, name) == 0)
+			return &c->products[i];
+	return NULL;
+}
+
 /* Checks across keys, then the defaults that depend on what was given. Both
  * need every key to be valid, or a key left at its default after an error
  * would be reported again. */
@@ -1359,6 +2002,12 @@ config_finish(struct loader *l)
 		c->listen[0] = xstrdup(s);
 		c->n_listen = 1;
 	}
+	if (c->cmid == NULL)
+		cmid_auto(l);
+	if (c->workstation == NULL)
+		workstation_auto(c);
+	if (!l->products_set)
+		products_default(c);
 }
 
 static struct config *
@@ -1369,6 +2018,7 @@ config_new(const char *name)
 	c->interval_ms = 60 * 1000;
 	c->timeout_ms = 5 * 1000;
 	c->concurrency = 256;
+	c->probe_interval_ms = 15 * 60 * 1000;
 	return c;
 }
 
@@ -1391,6 +2041,11 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->n_listen; i++)
 		free(c->listen[i]);
 	free(c->listen);
+	free(c->cmid);
+	free(c->workstation);
+	for (size_t i = 0; i < c->n_products; i++)
+		product_clear(&c->products[i]);
+	free(c->products);
 	free(c->path);
 	free(c);
 }
@@ -1625,6 +2280,71 @@ static void
 print_listen(const struct config *c, struct buf *out, int indent)
 {
 	print_list(out, indent, c->n_listen, c, listen_item);
+}
+
+static void
+print_probe_interval(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_duration(out, c->probe_interval_ms);
+}
+
+/* A loaded configuration always has both; "auto" stands in otherwise. */
+static void
+print_string_or_auto(struct buf *out, const char *s)
+{
+	buf_putc(out, ' ');
+	if (s != NULL)
+		print_string(out, s);
+	else
+		buf_puts(out, "auto");
+	buf_putc(out, '\n');
+}
+
+static void
+print_cmid(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_string_or_auto(out, c->cmid);
+}
+
+static void
+print_workstation(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_string_or_auto(out, c->workstation);
+}
+
+/* Unchanged presets by name; anything else as a mapping with every field, so
+ * that it does not depend on the catalog of the agent that reads it. */
+static void
+print_products(const struct config *c, struct buf *out, int indent)
+{
+	if (c->n_products == 0) {
+		buf_puts(out, " []\n");
+		return;
+	}
+	buf_putc(out, '\n');
+	for (size_t i = 0; i < c->n_products; i++) {
+		const struct config_product *p = &c->products[i];
+		int in = indent + 4;
+		buf_printf(out, "%*s- ", indent + 2, "");
+		if (p->preset) {
+			print_string(out, p->name);
+			buf_putc(out, '\n');
+			continue;
+		}
+		buf_puts(out, "name: ");
+		print_string(out, p->name);
+		buf_printf(out, "\n%*sapplication_id: ", in, "");
+		print_string(out, p->application_id);
+		buf_printf(out, "\n%*ssku_id: ", in, "");
+		print_string(out, p->sku_id);
+		buf_printf(out, "\n%*skms_counted_id: ", in, "");
+		print_string(out, p->kms_counted_id);
+		buf_printf(out, "\n%*srequired_count: %u\n", in, "", p->required_count);
+		buf_printf(out, "%*sprotocol: %u\n", in, "", p->protocol);
+	}
 }
 
 static void

@@ -17,7 +17,6 @@ struct dns {
 	ares_channel channel;
 	struct loop_timer *timer;
 	char *name;
-	unsigned in_callback; /* nesting depth of c-ares callbacks */
 };
 
 struct dns_srv_query {

@@ -214,6 +214,44 @@ http_job_done(struct http *h, struct http_job *job)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* GET /probe?target=HOST[:PORT]&product=NAME: the parameters' syntax is
+ * checked here; whether the product is configured, by the engine. */
+static enum MHD_Result
+http_probe(struct http *h, struct http_request *req)
+{
+	const char *target =
+	    MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "target");
+	const char *product =
+	    MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "product");
+	char msg[512];
+	if (target == NULL || target[0] == '\0' || product == NULL || product[0] == '\0') {
+		snprintf(msg, sizeof(msg),
+		         "missing parameter \"%s\": use /probe?target=HOST[:PORT]&product=NAME\n",
+		         target == NULL || target[0] == '\0' ? "target" : "product");
+		return http_text(req->conn, MHD_HTTP_BAD_REQUEST, msg);
+	}
+	char *host = NULL;
+	uint16_t port;
+	if (config_parse_hostport(target, CONFIG_KMS_PORT, &host, &port) == -1 ||
+	    strlen(host) >= sizeof(req->job.host)) {
+		free(host);
+		snprintf(msg, sizeof(msg),
+		         "bad parameter \"target\": expected HOST or HOST:PORT (IPv6 as "
+		         "[ADDRESS]:PORT)\n");
+		return http_text(req->conn, MHD_HTTP_BAD_REQUEST, msg);
+	}
+	if (strlen(product) >= sizeof(req->job.product)) {
+		free(host);
+		return http_text(req->conn, MHD_HTTP_BAD_REQUEST,
+		                 "bad parameter \"product\": name too long\n");
+	}
+	snprintf(req->job.host, sizeof(req->job.host), "%s", host);
+	snprintf(req->job.product, sizeof(req->job.product), "%s", product);
+	req->job.port = port;
+	free(host);
+	return http_queue_job(h, req, HTTP_JOB_PROBE);
+}
+
 static enum MHD_Result
 http_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
              const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -261,6 +299,9 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url, const char
 	} else if (strcmp(url, "/-/ready") == 0) {
 		if (get)
 			return http_ready(h, conn);
+	} else if (strcmp(url, "/probe") == 0) {
+		if (get)
+			return http_probe(h, req);
 	} else if (strcmp(url, "/-/reload") == 0) {
 		if (post || strcmp(method, "PUT") == 0)
 			return http_queue_job(h, req, HTTP_JOB_RELOAD);

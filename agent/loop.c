@@ -376,7 +376,8 @@ loop_run_timers(struct loop *l)
 	/* Timers added by callbacks in this round wait for the next one, so a
 	 * zero-delay timer cannot starve descriptors. */
 	uint64_t limit = l->timer_seq;
-	while (l->n_heap > 0 && l->heap[0]->due <= l->now && l->heap[0]->seq < limit) {
+	while (l->running && l->n_heap > 0 && l->heap[0]->due <= l->now &&
+	       l->heap[0]->seq < limit) {
 		struct loop_timer *t = l->heap[0];
 		heap_remove(l, t);
 		loop_timer_cb cb = t->cb;

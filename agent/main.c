@@ -226,21 +226,86 @@ engine_reload(struct engine *e, char *msg, size_t len)
 	return 0;
 }
 
+struct engine_probe {
+	struct engine *e;
+	struct http_job *job;
+};
+
+static void
+engine_probe_done(void *arg, const struct kms_state *k)
+{
+	struct engine_probe *ep = arg;
+	struct engine *e = ep->e;
+	struct http_job *job = ep->job;
+	free(ep);
+	/* At shutdown the HTTP side is gone before the probes are abandoned. */
+	if (e->http == NULL)
+		return;
+	size_t len;
+	char *body = results_render_kms(e->cfg, k, 1, &len);
+	job->status = 200;
+	job->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	job->body = body;
+	job->body_len = len;
+	if (k->out.kms != PROBE_KMS_OK)
+		log_info("/probe %s:%u %s: %s (%s)", k->host, (unsigned)k->port, k->product,
+		         probe_kms_result_name(k->out.kms), k->out.detail);
+	http_job_done(e->http, job);
+}
+
+static void
+engine_job_text(struct http_job *job, unsigned status, const char *text)
+{
+	job->status = status;
+	job->content_type = "text/plain; charset=utf-8";
+	job->body = strdup(text);
+	job->body_len = job->body ? strlen(job->body) : 0;
+}
+
+static void
+engine_probe(struct engine *e, struct http_job *job)
+{
+	const struct config_product *p = config_find_product(e->cfg, job->product);
+	if (p == NULL) {
+		struct buf msg;
+		buf_init(&msg, 4096);
+		buf_printf(&msg, "unknown product \"%s\"; configured:", job->product);
+		for (size_t i = 0; i < e->cfg->n_products; i++)
+			buf_printf(&msg, " %s", e->cfg->products[i].name);
+		buf_puts(&msg, "\n");
+		engine_job_text(job, 400, buf_str(&msg));
+		buf_free(&msg);
+		http_job_done(e->http, job);
+		return;
+	}
+	struct engine_probe *ep = malloc(sizeof(*ep));
+	if (ep == NULL)
+		fatal("probe");
+	*ep = (struct engine_probe){.e = e, .job = job};
+	if (sched_probe_once(e->sched, job->host, job->port, (size_t)(p - e->cfg->products),
+	                     engine_probe_done, ep) == -1) {
+		free(ep);
+		engine_job_text(job, 503, "too many probes in flight; try again\n");
+		http_job_done(e->http, job);
+	}
+}
+
 static void
 engine_job(struct http_job *job, void *arg)
 {
 	struct engine *e = arg;
 	switch (job->kind) {
+	case HTTP_JOB_PROBE:
+		engine_probe(e, job);
+		return;
 	case HTTP_JOB_RELOAD: {
 		char msg[768];
-		job->status = engine_reload(e, msg, sizeof(msg)) == 0 ? 200 : 500;
-		job->content_type = "text/plain; charset=utf-8";
-		job->body = strdup(msg);
-		job->body_len = job->body ? strlen(job->body) : 0;
-		break;
+		int rc = engine_reload(e, msg, sizeof(msg));
+		engine_job_text(job, rc == 0 ? 200 : 500, msg);
+		http_job_done(e->http, job);
+		return;
 	}
 	}
-	http_job_done(e->http, job);
 }
 
 static void
@@ -310,6 +375,7 @@ serve(struct options *o)
 	rc = loop_run(e.loop) == 0 ? 0 : 1;
 out:
 	http_free(e.http);
+	e.http = NULL;
 	sched_free(e.sched);
 	results_free(e.res);
 	loop_free(e.loop);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kmswatch/epid.h"
 #include "kmswatch/expo.h"
 #include "kmswatch/log.h"
 #include "kmswatch/loop.h"
@@ -15,8 +16,22 @@
 #define RESULTS_MAX_RENDER (256u * 1024 * 1024)
 
 static const char *const source_names[TARGET_SOURCE_COUNT] = {"srv", "static"};
-static const char *const kind_names[PROBE_KIND_COUNT] = {"srv", "connect"};
-static const size_t kind_results[PROBE_KIND_COUNT] = {DNS_RESULT_COUNT, PROBE_TCP_RESULT_COUNT};
+static const char *const kind_names[PROBE_KIND_COUNT] = {"srv", "connect", "kms"};
+static const size_t kind_results[PROBE_KIND_COUNT] = {DNS_RESULT_COUNT, PROBE_TCP_RESULT_COUNT,
+                                                      PROBE_KMS_RESULT_COUNT};
+
+static const char *
+kind_result_name(int kind, size_t v)
+{
+	switch (kind) {
+	case PROBE_KIND_SRV:
+		return dns_result_name((enum dns_result)v);
+	case PROBE_KIND_CONNECT:
+		return probe_tcp_result_name((enum probe_tcp_result)v);
+	default:
+		return probe_kms_result_name((enum probe_kms_result)v);
+	}
+}
 
 const char *
 target_source_name(enum target_source s)
@@ -65,6 +80,14 @@ target_clear(struct target *t)
 	memset(t, 0, sizeof(*t));
 }
 
+static void
+kms_clear(struct kms_state *k)
+{
+	free(k->host);
+	free(k->product);
+	memset(k, 0, sizeof(*k));
+}
+
 struct results *
 results_new(const struct config *cfg)
 {
@@ -89,6 +112,9 @@ results_free(struct results *r)
 	for (size_t i = 0; i < r->n_targets; i++)
 		target_clear(&r->targets[i]);
 	free(r->targets);
+	for (size_t i = 0; i < r->n_kms; i++)
+		kms_clear(&r->kms[i]);
+	free(r->kms);
 	free(r);
 }
 
@@ -132,6 +158,7 @@ results_configure(struct results *r, const struct config *cfg)
 	r->srv = srv;
 	r->cfg = cfg;
 	results_rebuild_targets(r);
+	results_rebuild_kms(r);
 }
 
 struct srv_state *
@@ -205,7 +232,8 @@ results_set_srv(struct results *r, size_t domain, size_t resolver, enum dns_resu
 		if (res == DNS_OK)
 			s->known = entries_copy(recs, n, &s->n_known);
 	}
-	r->stats.probes_total[PROBE_KIND_SRV][res]++;
+	if (res < DNS_RESULT_COUNT)
+		r->stats.probes_total[PROBE_KIND_SRV][res]++;
 }
 
 /* Same targets (host and port) in two sorted record lists. */
@@ -258,6 +286,18 @@ target_cmp(const void *a, const void *b)
 	return x->port < y->port ? -1 : x->port > y->port ? 1 : 0;
 }
 
+static int
+target_build_cmp(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+	int c = target_cmp(a, b);
+	if (c != 0)
+		return c;
+	if (x->source != y->source)
+		return x->source == TARGET_STATIC ? -1 : 1;
+	return x->resolver < y->resolver ? -1 : x->resolver > y->resolver ? 1 : 0;
+}
+
 void
 results_rebuild_targets(struct results *r)
 {
@@ -267,8 +307,6 @@ results_rebuild_targets(struct results *r)
 		cap += r->srv[i].n_known;
 	struct target *t = xcalloc(cap, sizeof(*t));
 	size_t n = 0;
-	/* Static hosts first, so that a host both pinned and published keeps
-	 * the source the administrator gave it. */
 	for (size_t i = 0; i < c->n_hosts; i++)
 		t[n++] = (struct target){.host = xstrdup(c->hosts[i].host),
 		                         .port = c->hosts[i].port,
@@ -282,17 +320,11 @@ results_rebuild_targets(struct results *r)
 				                         .source = TARGET_SRV,
 				                         .resolver = v};
 		}
-	/* A stable sort keeps the first entry of each key: static before SRV,
-	 * and SRV targets with the first resolver that published them. */
-	for (size_t i = 1; i < n; i++) {
-		struct target x = t[i];
-		size_t j = i;
-		while (j > 0 && target_cmp(&t[j - 1], &x) > 0) {
-			t[j] = t[j - 1];
-			j--;
-		}
-		t[j] = x;
-	}
+	/* After sorting, the first entry of each host and port is the one kept:
+	 * static before SRV, so a host both pinned and published keeps the source
+	 * the administrator gave it, and SRV targets with the first resolver (in
+	 * configuration order) that published them. */
+	qsort(t, n, sizeof(*t), target_build_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (k > 0 && target_cmp(&t[k - 1], &t[i]) == 0) {
@@ -316,6 +348,67 @@ results_rebuild_targets(struct results *r)
 	free(r->targets);
 	r->targets = t;
 	r->n_targets = n;
+}
+
+static int
+kms_cmp(const void *a, const void *b)
+{
+	const struct kms_state *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	if (c != 0)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return strcmp(x->product, y->product);
+}
+
+void
+results_rebuild_kms(struct results *r)
+{
+	const struct config *c = r->cfg;
+	size_t n = r->n_targets * c->n_products;
+	struct kms_state *k = xcalloc(n, sizeof(*k));
+	size_t i = 0;
+	for (size_t t = 0; t < r->n_targets; t++)
+		for (size_t p = 0; p < c->n_products; p++, i++) {
+			k[i] = (struct kms_state){.host = xstrdup(r->targets[t].host),
+			                          .port = r->targets[t].port,
+			                          .product = xstrdup(c->products[p].name),
+			                          .product_index = p,
+			                          .resolver = r->targets[t].resolver};
+		}
+	qsort(k, n, sizeof(*k), kms_cmp);
+	for (i = 0; i < n && r->n_kms > 0; i++) {
+		const struct kms_state *old = bsearch(&k[i], r->kms, r->n_kms, sizeof(*k), kms_cmp);
+		if (old == NULL)
+			continue;
+		k[i].checked = old->checked;
+		k[i].out = old->out;
+		k[i].outdated = old->outdated;
+		k[i].have_data = old->have_data;
+		k[i].last = old->last;
+		k[i].last_success = old->last_success;
+	}
+	for (i = 0; i < r->n_kms; i++)
+		kms_clear(&r->kms[i]);
+	free(r->kms);
+	r->kms = k;
+	r->n_kms = n;
+}
+
+void
+results_set_kms(struct results *r, struct kms_state *k, const struct probe_outcome *out,
+                bool outdated)
+{
+	k->checked = true;
+	k->out = *out;
+	k->outdated = outdated;
+	if (out->kms == PROBE_KMS_OK) {
+		k->have_data = true;
+		k->last = out->resp;
+		k->last_success = loop_wall_time();
+	}
+	r->stats.probes_total[PROBE_KIND_KMS][out->kms]++;
 }
 
 /* Rendering. */
@@ -443,6 +536,236 @@ render_reachability(struct expo *e, const struct results *r)
 	}
 }
 
+static const char *
+license_status(const struct kms_state *k)
+{
+	switch (k->out.kms) {
+	case PROBE_KMS_OK:
+		return "licensed";
+	case PROBE_KMS_HOST_NOT_ACTIVATED:
+		return "not_activated";
+	case PROBE_KMS_PRODUCT_NOT_COVERED:
+		return "product_not_covered";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *const license_states[] = {"licensed", "not_activated", "product_not_covered",
+                                             "unknown"};
+
+#define KMS_HELP_SUFFIX                                                                            \
+	" Measured by the agent's own activation probe; "                                          \
+	"kms_probe_last_success_timestamp_seconds tells how fresh it is."
+
+/* Whether a state should be shown: checked, and (for /metrics) still a
+ * target of the current set. */
+static bool
+kms_visible(const struct results *r, const struct kms_state *k)
+{
+	if (!k->checked)
+		return false;
+	if (r == NULL)
+		return true;
+	struct target key = {.host = k->host, .port = k->port};
+	return r->n_targets > 0 &&
+	       bsearch(&key, r->targets, r->n_targets, sizeof(key), target_cmp) != NULL;
+}
+
+#define KMS_LABELS(k, port) "host", (k)->host, "port", port, "product", (k)->product
+
+static void
+render_kms(struct expo *e, const struct results *r, const struct config *c,
+           const struct kms_state *ks, size_t n)
+{
+	char port[8];
+
+	expo_family(e, "kms_probe_success", EXPO_GAUGE,
+	            "1 if the last activation probe got a verified answer with a count from the "
+	            "host, else 0." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, k->out.kms == PROBE_KMS_OK, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(
+	    e, "kms_probe_result", EXPO_STATESET,
+	    "Outcome of the last activation probe: 1 for the current state (ok, "
+	    "product_not_covered, host_not_activated, clock_skew, protocol_unsupported, "
+	    "host_error, rpc_error, protocol_error, timeout, unreachable)." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		for (int v = 0; v < PROBE_KMS_RESULT_COUNT; v++)
+			expo_samplef(e, k->out.kms == (enum probe_kms_result)v, KMS_LABELS(k, port),
+			             "result", probe_kms_result_name((enum probe_kms_result)v),
+			             NULL);
+	}
+
+	expo_family(e, "kms_probe_hresult", EXPO_GAUGE,
+	            "HRESULT of the last activation probe as a number: 0 on success, the host's "
+	            "code when it refused, else the code a client would report (0x800706BA "
+	            "unreachable, 0xC004F039 no answer, 0x8007000D invalid data)." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, (double)k->out.hresult, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(
+	    e, "kms_probe_duration_seconds", EXPO_GAUGE,
+	    "How long the last activation probe took, from name lookup to answer." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, k->out.duration_seconds, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(e, "kms_probe_last_success_timestamp_seconds", EXPO_GAUGE,
+	            "When the activation probe last got a verified answer (0 if never since the "
+	            "agent started).");
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, k->last_success, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(e, "kms_host_license_status", EXPO_STATESET,
+	            "The host's license state for the product as its last answer shows it: 1 for "
+	            "the current state (licensed, not_activated, product_not_covered, "
+	            "unknown)." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		const char *now = license_status(k);
+		for (size_t v = 0; v < sizeof(license_states) / sizeof(license_states[0]); v++)
+			expo_samplef(e, strcmp(now, license_states[v]) == 0, KMS_LABELS(k, port),
+			             "status", license_states[v], NULL);
+	}
+
+	expo_family(e, "kms_current_count", EXPO_GAUGE,
+	            "The host's current count for the product's application: distinct clients in "
+	            "the last 30 days, as of its last verified answer (kept while later probes "
+	            "fail)." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k) || !k->have_data)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, k->last.count, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(e, "kms_required_count", EXPO_GAUGE,
+	            "The count the product needs before the host activates it (N: 25 for Windows "
+	            "client editions, 5 for servers and Office).");
+	for (size_t p = 0; p < c->n_products; p++)
+		expo_samplef(e, c->products[p].required_count, "product", c->products[p].name,
+		             NULL);
+
+	expo_family(e, "kms_activation_interval_seconds", EXPO_GAUGE,
+	            "How often a client that is not yet activated retries, as the host announces "
+	            "it." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k) || !k->have_data)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, 60.0 * k->last.activation_interval, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(
+	    e, "kms_renewal_interval_seconds", EXPO_GAUGE,
+	    "How often an activated client renews, as the host announces it." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k) || !k->have_data)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, 60.0 * k->last.renewal_interval, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(e, "kms_host_info", EXPO_INFO,
+	            "What the host's last answer says about it: its ePID and the OS build, "
+	            "platform, host key group and language in it, its hardware id (protocol 6) and "
+	            "the protocol version it answered; the value is always 1.");
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		struct epid ep;
+		if (!kms_visible(r, k) || !k->have_data ||
+		    epid_parse(k->last.epid, strlen(k->last.epid), &ep) == -1)
+			continue;
+		char build[12], platform[12], group[12], lcid[8], hwid[KMS_HWID_TEXT_SIZE] = "",
+		                                                  proto[4];
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		snprintf(build, sizeof(build), "%u", (unsigned)ep.build);
+		snprintf(platform, sizeof(platform), "%05u", (unsigned)ep.platform);
+		snprintf(group, sizeof(group), "%05u", (unsigned)ep.key_group);
+		snprintf(lcid, sizeof(lcid), "%u", (unsigned)ep.lcid);
+		snprintf(proto, sizeof(proto), "%u", k->last.version);
+		if (k->last.has_hwid)
+			kms_hwid_format(k->last.hwid, hwid);
+		const struct expo_label labels[] = {
+		    {"host", k->host},      {"port", port},      {"product", k->product},
+		    {"epid", k->last.epid}, {"os_build", build}, {"platform", platform},
+		    {"key_group", group},   {"lcid", lcid},      {"hwid", hwid},
+		    {"protocol", proto},
+		};
+		expo_sample(e, labels, sizeof(labels) / sizeof(labels[0]), 1);
+	}
+
+	expo_family(e, "kms_host_key_install_timestamp_seconds", EXPO_GAUGE,
+	            "The date in the host's ePID (when its host key was installed or activated), "
+	            "as seconds since the epoch.");
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		struct epid ep;
+		int64_t when;
+		if (!kms_visible(r, k) || !k->have_data ||
+		    epid_parse(k->last.epid, strlen(k->last.epid), &ep) == -1 ||
+		    epid_timestamp(&ep, &when) == -1)
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, (double)when, KMS_LABELS(k, port), NULL);
+	}
+
+	expo_family(e, "kms_host_outdated", EXPO_GAUGE,
+	            "1 if the host refused protocol 5 or 6 with 0x8007000D and the agent had to "
+	            "fall back to protocol 4: the host predates Windows 8 / Server 2012 and cannot "
+	            "activate newer clients." KMS_HELP_SUFFIX);
+	for (size_t i = 0; i < n; i++) {
+		const struct kms_state *k = &ks[i];
+		if (!kms_visible(r, k))
+			continue;
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		expo_samplef(e, k->outdated, KMS_LABELS(k, port), NULL);
+	}
+}
+
+char *
+results_render_kms(const struct config *cfg, const struct kms_state *k, size_t n, size_t *len)
+{
+	struct buf out;
+	buf_init(&out, RESULTS_MAX_RENDER);
+	struct expo e;
+	expo_init(&e, &out, EXPO_TEXT_004);
+	render_kms(&e, NULL, cfg, k, n);
+	expo_finish(&e);
+	return (char *)buf_steal(&out, len);
+}
+
 static void
 render_agent(struct expo *e, const struct results *r)
 {
@@ -470,14 +793,11 @@ render_agent(struct expo *e, const struct results *r)
 	            "Complete discovery and reachability cycles since the agent started.");
 	expo_samplef(e, (double)s->cycles_total, NULL);
 	expo_family(e, "kms_agent_probes_total", EXPO_COUNTER,
-	            "Network checks the agent completed, by kind (srv, connect) and result.");
+	            "Network checks the agent completed, by kind (srv, connect, kms) and result.");
 	for (int k = 0; k < PROBE_KIND_COUNT; k++)
 		for (size_t v = 0; v < kind_results[k]; v++)
-			expo_samplef(
-			    e, (double)s->probes_total[k][v], "kind", kind_names[k], "result",
-			    k == PROBE_KIND_SRV ? dns_result_name((enum dns_result)v)
-			                        : probe_tcp_result_name((enum probe_tcp_result)v),
-			    NULL);
+			expo_samplef(e, (double)s->probes_total[k][v], "kind", kind_names[k],
+			             "result", kind_result_name(k, v), NULL);
 	expo_family(e, "kms_agent_probes_in_flight", EXPO_GAUGE,
 	            "Network checks under way when the snapshot was taken.");
 	expo_samplef(e, s->in_flight, NULL);
@@ -500,6 +820,7 @@ render_metrics(const struct results *r, enum expo_format format, size_t *len)
 	expo_init(&e, &out, format);
 	render_discovery(&e, r);
 	render_reachability(&e, r);
+	render_kms(&e, r, r->cfg, r->kms, r->n_kms);
 	render_agent(&e, r);
 	expo_finish(&e);
 	if (out.overflow)

@@ -28,7 +28,7 @@ build_pkgs=(
 )
 test_pkgs=(
 	libcriterion-dev clang clang-format libclang-rt-14-dev
-	dnsmasq-base prometheus prometheus-alertmanager curl iproute2 procps
+	dnsmasq-base prometheus prometheus-alertmanager curl iproute2 procps jq
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -20,6 +20,10 @@
 #define CONFIG_MAX_ERRORS    20
 #define CONFIG_MAX_LIST      10000 /* entries in any one list */
 
+#define CONFIG_MAX_PRODUCTS    64 /* each is probed on every target */
+#define CONFIG_GUID_LEN        36 /* 8-4-4-4-12 hex digits */
+#define CONFIG_WORKSTATION_MAX 63 /* characters the KMS request holds */
+
 struct config_resolver {
 	char *name;    /* label value: "system", "127.0.0.1:5353", "[::1]:53" (port always shown) */
 	bool system;   /* use /etc/resolv.conf */
@@ -30,6 +34,18 @@ struct config_resolver {
 struct config_target {
 	char *host; /* lower case, no trailing dot; IPv6 literal without brackets */
 	uint16_t port;
+};
+
+/* A product the activation probe asks for. All GUIDs are canonical lower-case
+ * text. */
+struct config_product {
+	char *name;
+	char *application_id;
+	char *sku_id;
+	char *kms_counted_id;
+	unsigned required_count; /* N policy: 5 or 25 */
+	unsigned protocol;       /* 4, 5 or 6 */
+	bool preset;             /* unchanged preset: printed by name */
 };
 
 struct config {
@@ -45,6 +61,12 @@ struct config {
 	size_t n_hosts;
 	char **listen; /* "HOST:PORT" with HOST empty for all addresses */
 	size_t n_listen;
+	uint64_t probe_interval_ms; /* activation probe per target and product; default 15m */
+	char *cmid;                 /* the effective CMID, lower-case GUID text (auto: derived) */
+	char *workstation;          /* the effective name the host logs (auto: resolved) */
+	/* Default: windows-10-11, windows-server-2022, office-ltsc-2021. */
+	struct config_product *products;
+	size_t n_products; /* 0: no activation probes */
 };
 
 /* Loads and validates; returns NULL and appends "file:line:col: message\n"
@@ -72,5 +94,17 @@ size_t config_local_domains(char **out, size_t max);
  * so that tests need not depend on the machine. */
 size_t config_local_domains_from(const char *resolv_conf, const char *hostname, char **out,
                                  size_t max);
+
+/* The product of that name, or NULL. The pointer lives as long as c. */
+const struct config_product *config_find_product(const struct config *c, const char *name);
+/* The CMID that "identity.cmid: auto" derives from a machine id (the text of
+ * /etc/machine-id without its newline): the first 16 bytes of
+ * SHA-256("kmswatch-cmid:" || machine_id) as a version 4, variant 1 UUID, in
+ * lower case. Returns -1 if machine_id is NULL or empty. */
+int config_derive_cmid(const char *machine_id, char out[CONFIG_GUID_LEN + 1]);
+/* Reads a machine id file: 32 hex digits and an optional newline, nothing
+ * else (an empty or "uninitialized" file is not a machine id yet). Returns
+ * -1 if the file cannot be read or holds no machine id. */
+int config_read_machine_id(const char *path, char out[33]);
 
 #endif

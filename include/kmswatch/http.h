@@ -8,6 +8,7 @@
 #define KMSWATCH_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kmswatch/config.h"
 #include "kmswatch/loop.h"
@@ -19,12 +20,16 @@
 #define HTTP_MAX_REQUEST_BYTES (32 * 1024) /* per connection, headers and body */
 #define HTTP_THREADS           2
 
-enum http_job_kind { HTTP_JOB_RELOAD };
+enum http_job_kind { HTTP_JOB_RELOAD, HTTP_JOB_PROBE };
 
 /* A request the engine must answer. The engine fills status, content_type and
  * body (malloc'd; taken over by http) and then calls http_job_done. */
 struct http_job {
 	enum http_job_kind kind;
+	/* HTTP_JOB_PROBE: the parameters, already checked for syntax. */
+	char host[256];
+	uint16_t port;
+	char product[64];
 	unsigned status;
 	const char *content_type;
 	char *body;

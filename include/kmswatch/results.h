@@ -18,7 +18,9 @@
 
 enum target_source { TARGET_SRV, TARGET_STATIC, TARGET_SOURCE_COUNT };
 
-enum probe_kind { PROBE_KIND_SRV, PROBE_KIND_CONNECT, PROBE_KIND_COUNT };
+enum probe_kind { PROBE_KIND_SRV, PROBE_KIND_CONNECT, PROBE_KIND_KMS, PROBE_KIND_COUNT };
+/* The most results any kind has (the activation probe's). */
+#define PROBE_RESULT_MAX PROBE_KMS_RESULT_COUNT
 
 struct srv_entry {
 	char *target;
@@ -50,6 +52,23 @@ struct target {
 	struct probe *probe; /* in flight, owned by the scheduler */
 };
 
+/* One target and one product: the activation probe's state. */
+struct kms_state {
+	char *host;
+	uint16_t port;
+	char *product; /* the product's name; its index in the configuration below */
+	size_t product_index;
+	size_t resolver;
+	bool checked;             /* a probe has completed */
+	struct probe_outcome out; /* the latest outcome */
+	bool outdated;            /* the host refused v5/v6 with 0x8007000D */
+	bool have_data;           /* last holds the latest successful answer */
+	struct kms_response last;
+	double last_success; /* wall clock of that answer */
+	struct probe *probe; /* in flight, owned by the scheduler */
+	bool fallback;       /* the probe in flight is the v4 retry */
+};
+
 struct agent_stats {
 	double start_time;
 	bool last_reload_ok;
@@ -60,7 +79,7 @@ struct agent_stats {
 	bool ready;
 	unsigned in_flight;
 	/* Indexed by kind, then by the kind's result enum. */
-	uint64_t probes_total[PROBE_KIND_COUNT][DNS_RESULT_COUNT];
+	uint64_t probes_total[PROBE_KIND_COUNT][PROBE_RESULT_MAX];
 };
 
 struct results {
@@ -68,6 +87,8 @@ struct results {
 	struct srv_state *srv;    /* [domain * n_resolvers + resolver] */
 	struct target *targets;   /* sorted by host, then port */
 	size_t n_targets;
+	struct kms_state *kms; /* sorted by host, port, product index */
+	size_t n_kms;
 	struct agent_stats stats;
 };
 
@@ -83,6 +104,16 @@ void results_set_srv(struct results *r, size_t domain, size_t resolver, enum dns
 /* Rebuilds the target set from the static hosts and the known SRV records,
  * keeping the latest results of targets that remain. No probe may be in flight. */
 void results_rebuild_targets(struct results *r);
+/* Rebuilds the activation probe set: every target with every configured
+ * product, keeping what is known of pairs that remain. No activation probe
+ * may be in flight. */
+void results_rebuild_kms(struct results *r);
+/* Records an activation probe's outcome in k. */
+void results_set_kms(struct results *r, struct kms_state *k, const struct probe_outcome *out,
+                     bool outdated);
+/* Renders the activation metrics of n states (for /probe). */
+char *results_render_kms(const struct config *cfg, const struct kms_state *k, size_t n,
+                         size_t *len);
 /* 1 when every resolver with a definitive answer returned the same targets. */
 bool results_srv_consistent(const struct results *r, size_t domain);
 /* Renders the exposition, status page and readiness into a new snapshot. */

@@ -15,7 +15,9 @@
 #include "kmswatch/loop.h"
 #include "kmswatch/results.h"
 
-#define SCHED_SPACING_MS 10 /* gap between two target checks when the window allows */
+#define SCHED_SPACING_MS     10  /* gap between two target checks when the window allows */
+#define SCHED_KMS_SPACING_MS 100 /* gap between two activation probes */
+#define SCHED_MAX_ONDEMAND   16  /* activation probes for /probe in flight at once */
 
 struct scheduler;
 /* Called on the engine thread when a new snapshot should be published. */
@@ -30,9 +32,21 @@ void sched_free(struct scheduler *s);
  * channels rebuilt, results pruned, and a new cycle starts at once. */
 int sched_reconfigure(struct scheduler *s, const struct config *cfg, char *err, size_t errlen);
 
+/* The outcome of an on-demand activation probe, in a kms_state the callback
+ * may read (not keep). */
+typedef void (*sched_probe_cb)(void *arg, const struct kms_state *k);
+/* Probes host:port for product (an index into the configuration's products)
+ * now, outside the rounds and their state, with the v4 fallback. Returns -1
+ * when too many on-demand probes are in flight. */
+int sched_probe_once(struct scheduler *s, const char *host, uint16_t port, size_t product,
+                     sched_probe_cb cb, void *arg);
+
 /* Pure helpers, exposed for tests. */
 /* The window over which n checks are spread within a cycle of interval_ms. */
 uint64_t sched_spread_window(size_t n, uint64_t interval_ms);
+/* The same for n activation probes within probe_interval_ms: 100 ms apart,
+ * over at most half the interval. */
+uint64_t sched_kms_window(size_t n, uint64_t probe_interval_ms);
 /* When check i of n starts within the window: slot i of n equal slots, at a
  * point within the slot chosen by jitter (0..UINT32_MAX). */
 uint64_t sched_offset(size_t i, size_t n, uint64_t window_ms, uint32_t jitter);

@@ -1,7 +1,9 @@
 /*
  * The configuration module: defaults, every key, canonical printing against
  * golden files, round trips, every error with its exact position, the helper
- * parsers, and hostile input (huge, deeply nested, malformed).
+ * parsers, the probe identity (CMID derivation, workstation name), products
+ * (presets, overrides, definitions), and hostile input (huge, deeply nested,
+ * malformed).
  *
  * Set KMSWATCH_UPDATE_GOLDEN=1 to rewrite the golden files in tests/data/config from the
  * current output (then review the diff).
@@ -17,9 +19,32 @@
 
 #include "kmswatch/buf.h"
 #include "kmswatch/config.h"
+#include "kmswatch/products.h"
 
 #define ERRBUF_MAX (1 << 20)
 #define GOLDEN_DIR TEST_DATA_DIR "/config"
+
+#define ALLOWED_TOP                                                                                \
+	"(allowed: interval, timeout, concurrency, probe_interval, identity, dns, hosts, "         \
+	"products, web)"
+#define PRODUCT_KEYS                                                                               \
+	"(allowed: name, application, application_id, sku_id, kms_counted_id, required_count, "    \
+	"protocol)"
+#define ZERO_GUID   "00000000-0000-0000-0000-000000000000"
+#define FIXED_CMID  "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+#define APP_WINDOWS "55c92734-d682-4d71-983e-d6ec3f16059f"
+#define APP_OFF2010 "59a52881-a989-479d-af46-f275c6370663"
+#define APP_OFF2013 "0ff1ce15-a989-479d-af46-f275c6370663"
+#define KMS_WIN10   "58e2134f-8e11-4d17-9cb2-91069c151148"
+#define KMS_OFF2010 "e85af946-2e25-47b7-83e1-bebcebeac611"
+#define NO_MACHINE_ID                                                                              \
+	"identity.cmid: auto derives the CMID from the machine id, but neither /etc/machine-id "   \
+	"nor /var/lib/dbus/machine-id holds one; set identity.cmid to a fixed GUID (from "         \
+	"uuidgen) and keep it\n"
+#define A16 "aaaaaaaaaaaaaaaa"
+#define WORKSTATION_RULE                                                                           \
+	"a workstation name is 1 to 63 printable ASCII characters without spaces, so that "        \
+	"administrators can filter this agent's requests in the host's event log\n"
 
 /* Helpers. */
 
@@ -109,6 +134,69 @@ local_domains_free(struct local_domains *d)
 		free(d->v[i]);
 }
 
+/* The CMID that "auto" must give on this machine, computed here from the
+ * machine id files; false if neither holds a machine id. */
+static bool
+machine_cmid(char out[CONFIG_GUID_LEN + 1])
+{
+	static const char *const files[] = {"/etc/machine-id", "/var/lib/dbus/machine-id"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		FILE *f = fopen(files[i], "r");
+		if (f == NULL)
+			continue;
+		char line[128] = "";
+		bool got = fgets(line, sizeof(line), f) != NULL;
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		if (got && strlen(line) == 32 && config_derive_cmid(line, out) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* What "identity.workstation: auto" must give on this machine. */
+static void
+machine_workstation(char *out, size_t len)
+{
+	struct local_domains local;
+	local_domains_get(&local);
+	if (local.n > 0 && strlen("kmswatch.") + strlen(local.v[0]) <= 63)
+		snprintf(out, len, "kmswatch.%s", local.v[0]);
+	else
+		snprintf(out, len, "kmswatch");
+	local_domains_free(&local);
+}
+
+/* A product of the configuration against the preset of the same name. */
+static void
+expect_preset(const struct config_product *cp, const char *name)
+{
+	const struct product *p = product_find(name);
+	cr_assert_not_null(p, "%s is not a preset", name);
+	cr_expect_str_eq(cp->name, name);
+	cr_expect_str_eq(cp->application_id, p->app_id);
+	cr_expect_str_eq(cp->sku_id, p->sku_id);
+	cr_expect_str_eq(cp->kms_counted_id, p->kms_id);
+	cr_expect_eq(cp->required_count, p->required_count);
+	cr_expect_eq(cp->protocol, p->protocol);
+	cr_expect(cp->preset, "%s: not marked as an unchanged preset", name);
+}
+
+static void
+expect_product(const struct config_product *cp, const char *name, const char *app_id,
+               const char *sku_id, const char *kms_id, unsigned n, unsigned protocol, bool preset)
+{
+	cr_expect_str_eq(cp->name, name);
+	cr_expect_str_eq(cp->application_id, app_id, "%s", name);
+	cr_expect_str_eq(cp->sku_id, sku_id, "%s", name);
+	cr_expect_str_eq(cp->kms_counted_id, kms_id, "%s", name);
+	cr_expect_eq(cp->required_count, n, "%s", name);
+	cr_expect_eq(cp->protocol, protocol, "%s", name);
+	cr_expect_eq(cp->preset, preset, "%s", name);
+}
+
+static void expect_round_trip(const char *what, const struct config *c);
+
 /* Defaults. */
 
 static void
@@ -116,6 +204,12 @@ expect_defaults(const char *text)
 {
 	struct buf err;
 	struct local_domains local;
+	char cmid[CONFIG_GUID_LEN + 1], workstation[128];
+	if (!machine_cmid(cmid)) {
+		/* No machine id here: auto must say so instead of guessing. */
+		expect_errors(text, "t.yml: " NO_MACHINE_ID);
+		return;
+	}
 	struct config *c = load(text, &err);
 	cr_assert_not_null(c, "input:\n%s\nerrors:\n%s", text, buf_str(&err));
 	cr_expect_str_eq(buf_str(&err), "");
@@ -136,6 +230,14 @@ expect_defaults(const char *text)
 	cr_expect_eq(c->n_hosts, 0);
 	cr_assert_eq(c->n_listen, 1);
 	cr_expect_str_eq(c->listen[0], ":9688");
+	cr_expect_eq(c->probe_interval_ms, 15 * 60 * 1000);
+	cr_expect_str_eq(c->cmid, cmid);
+	machine_workstation(workstation, sizeof(workstation));
+	cr_expect_str_eq(c->workstation, workstation);
+	cr_assert_eq(c->n_products, 3);
+	expect_preset(&c->products[0], "windows-10-11");
+	expect_preset(&c->products[1], "windows-server-2022");
+	expect_preset(&c->products[2], "office-ltsc-2021");
 	config_free(c);
 	buf_free(&err);
 }
@@ -157,6 +259,9 @@ Test(config, defaults_from_empty_document_and_nulls)
 	/* A key without a value keeps its default. */
 	expect_defaults(
 	    "interval:\ntimeout: ~\nconcurrency: null\ndns:\nhosts:\nweb:\n  listen:\n");
+	expect_defaults("probe_interval:\nidentity:\nproducts: ~\n");
+	expect_defaults("identity:\n  cmid:\n  workstation: ~\n");
+	expect_defaults("identity: {cmid: auto, workstation: auto}\n");
 }
 
 Test(config, defaults_from_file)
@@ -181,6 +286,10 @@ Test(config, every_key)
 	const char *text = "interval: 1m30s\n"
 	                   "timeout: 250ms\n"
 	                   "concurrency: 65536\n"
+	                   "probe_interval: 1s\n"
+	                   "identity:\n"
+	                   "  cmid: 3F2504E0-4f89-41D3-9a0c-0305E82C3301\n"
+	                   "  workstation: \"mon-01.lab\"\n"
 	                   "dns:\n"
 	                   "  resolvers:\n"
 	                   "    - system\n"
@@ -195,6 +304,13 @@ Test(config, every_key)
 	                   "  - \"[2001:db8::1]:1689\"\n"
 	                   "  - \"::1\"\n"
 	                   "  - 192.0.2.1\n"
+	                   "products:\n"
+	                   "  - office-2019\n"
+	                   "  - name: office-2010\n"
+	                   "    application: office-2010\n"
+	                   "    kms_counted_id: " KMS_OFF2010 "\n"
+	                   "    required_count: 5\n"
+	                   "    protocol: 4\n"
 	                   "web:\n"
 	                   "  listen: [\":9100\", \"127.0.0.1:9200\", \"[::1]:9300\"]\n";
 	struct buf err;
@@ -203,6 +319,14 @@ Test(config, every_key)
 	cr_expect_eq(c->interval_ms, 90000);
 	cr_expect_eq(c->timeout_ms, 250);
 	cr_expect_eq(c->concurrency, 65536);
+	/* Short probe intervals are for tests, and are not an error. */
+	cr_expect_eq(c->probe_interval_ms, 1000);
+	cr_expect_str_eq(c->cmid, FIXED_CMID);
+	cr_expect_str_eq(c->workstation, "mon-01.lab");
+	cr_assert_eq(c->n_products, 2);
+	expect_preset(&c->products[0], "office-2019");
+	expect_product(&c->products[1], "office-2010", APP_OFF2010, ZERO_GUID, KMS_OFF2010, 5, 4,
+	               false);
 
 	cr_assert_eq(c->n_resolvers, 5);
 	static const struct {
@@ -374,6 +498,346 @@ Test(config, local_domains_from_resolv_conf)
 	}
 }
 
+/* The probe identity. */
+
+static bool
+guid_is_v4(const char *g)
+{
+	return strlen(g) == 36 && g[14] == '4' && strchr("89ab", g[19]) != NULL &&
+	       strspn(g, "0123456789abcdef-") == 36;
+}
+
+Test(config, derive_cmid_known_answers)
+{
+	/* SHA-256("kmswatch-cmid:" || id), first 16 bytes, version 4, variant
+	 * 10xx; computed independently. */
+	static const struct {
+		const char *machine_id, *cmid;
+	} cases[] = {
+	    {"0123456789abcdef0123456789abcdef", "76e3bffe-8f7a-4e74-96dd-55e161e3bdc1"},
+	    {"fedcba9876543210fedcba9876543210", "27c464c0-864a-42de-a582-c94c6b62ae85"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[CONFIG_GUID_LEN + 1];
+		cr_assert_eq(config_derive_cmid(cases[i].machine_id, out), 0);
+		cr_expect_str_eq(out, cases[i].cmid);
+		cr_expect(product_guid_valid(out));
+	}
+	char out[CONFIG_GUID_LEN + 1] = "untouched";
+	cr_expect_eq(config_derive_cmid(NULL, out), -1);
+	cr_expect_eq(config_derive_cmid("", out), -1);
+	cr_expect_str_eq(out, "untouched");
+}
+
+Test(config, derive_cmid_is_stable_and_looks_random)
+{
+	char a[CONFIG_GUID_LEN + 1], b[CONFIG_GUID_LEN + 1], prev[CONFIG_GUID_LEN + 1] = "";
+	char id[33];
+	for (unsigned i = 0; i < 256; i++) {
+		snprintf(id, sizeof(id), "%032x", i);
+		cr_assert_eq(config_derive_cmid(id, a), 0);
+		cr_assert_eq(config_derive_cmid(id, b), 0);
+		cr_expect_str_eq(a, b, "not deterministic for %s", id);
+		cr_expect(guid_is_v4(a), "%s: %s is not a lower-case version 4 UUID", id, a);
+		cr_expect_str_neq(a, prev, "two machine ids gave the same CMID");
+		snprintf(prev, sizeof(prev), "%s", a);
+	}
+}
+
+struct machine_id_case {
+	const char *content; /* NULL: no such file */
+	const char *want;    /* NULL: not a machine id */
+};
+
+Test(config, read_machine_id)
+{
+	static const struct machine_id_case cases[] = {
+	    {"3d1219c7c4c5404aaa1f6d2a48adfda4\n", "3d1219c7c4c5404aaa1f6d2a48adfda4"},
+	    {"3d1219c7c4c5404aaa1f6d2a48adfda4", "3d1219c7c4c5404aaa1f6d2a48adfda4"},
+	    {"3D1219C7C4C5404AAA1F6D2A48ADFDA4\n", "3D1219C7C4C5404AAA1F6D2A48ADFDA4"},
+	    {"", NULL},
+	    {"\n", NULL},
+	    {"uninitialized\n", NULL},
+	    {"3d1219c7c4c5404aaa1f6d2a48adfda\n", NULL},
+	    {"3d1219c7c4c5404aaa1f6d2a48adfda44\n", NULL},
+	    {"3d1219c7c4c5404aaa1f6d2a48adfda4\n\n", NULL},
+	    {"3d1219c7c4c5404aaa1f6d2a48adfda4 ", NULL},
+	    {"3d1219c7-c4c5-404a-aa1f-6d2a48adfda4\n", NULL},
+	    {"3d1219c7c4c5404aaa1f6d2a48adfdag\n", NULL},
+	    {NULL, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct machine_id_case *mc = &cases[i];
+		char *path = NULL;
+		if (mc->content != NULL)
+			path = write_temp(mc->content, strlen(mc->content));
+		char out[33] = "untouched";
+		int rc =
+		    config_read_machine_id(path != NULL ? path : "/nonexistent/machine-id", out);
+		if (mc->want != NULL) {
+			cr_expect_eq(rc, 0, "case %zu", i);
+			cr_expect_str_eq(out, mc->want, "case %zu", i);
+		} else {
+			cr_expect_eq(rc, -1, "case %zu was accepted", i);
+		}
+		if (path != NULL) {
+			unlink(path);
+			free(path);
+		}
+	}
+}
+
+Test(config, cmid_auto_is_derived_from_this_machine)
+{
+	char want[CONFIG_GUID_LEN + 1];
+	if (!machine_cmid(want)) {
+		expect_errors("identity:\n  cmid: auto\n", "t.yml:2:9: " NO_MACHINE_ID);
+		return;
+	}
+	cr_expect(guid_is_v4(want));
+	for (int round = 0; round < 2; round++) {
+		struct buf err;
+		struct config *c = load("identity:\n  cmid: auto\n", &err);
+		cr_assert_not_null(c, "%s", buf_str(&err));
+		cr_expect_str_eq(c->cmid, want);
+		/* The effective CMID is what check-config shows. */
+		char *printed = print_config(c);
+		char line[64];
+		snprintf(line, sizeof(line), "\n  cmid: \"%s\"\n", want);
+		cr_expect_not_null(strstr(printed, line), "%s", printed);
+		free(printed);
+		config_free(c);
+		buf_free(&err);
+	}
+}
+
+Test(config, cmid_given)
+{
+	struct buf err;
+	struct config *c =
+	    load("identity: {cmid: \"3F2504E0-4F89-41D3-9A0C-0305E82C3301\"}\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_str_eq(c->cmid, FIXED_CMID);
+	config_free(c);
+	buf_free(&err);
+	/* Any GUID is taken as it is; only the all-zero one is refused. */
+	c = load("identity: {cmid: 00000000-0000-0000-0000-000000000001}\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_str_eq(c->cmid, "00000000-0000-0000-0000-000000000001");
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, workstation)
+{
+	char want[128];
+	machine_workstation(want, sizeof(want));
+	static const char *const autos[] = {"identity: {cmid: " FIXED_CMID "}\n",
+	                                    "identity: {cmid: " FIXED_CMID
+	                                    ", workstation: auto}\n"};
+	for (size_t i = 0; i < 2; i++) {
+		struct buf err;
+		struct config *c = load(autos[i], &err);
+		cr_assert_not_null(c, "%s", buf_str(&err));
+		cr_expect_str_eq(c->workstation, want);
+		cr_expect_leq(strlen(c->workstation), 63);
+		config_free(c);
+		buf_free(&err);
+	}
+	static const char *const names[] = {
+	    "k",
+	    "kmswatch.corp.example.com",
+	    "MON_01",
+	    "a!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~",
+	    A16 A16 A16 "aaaaaaaaaaaaaaa",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct buf text, err;
+		buf_init(&text, 1 << 12);
+		/* Single quotes take every character but the quote itself literally. */
+		buf_puts(&text, "identity:\n  cmid: " FIXED_CMID "\n  workstation: '");
+		for (const char *p = names[i]; *p != '\0'; p++) {
+			if (*p == '\'')
+				buf_puts(&text, "''");
+			else
+				buf_putc(&text, *p);
+		}
+		buf_puts(&text, "'\n");
+		struct config *c = load(buf_str(&text), &err);
+		cr_assert_not_null(c, "%s: %s", names[i], buf_str(&err));
+		cr_expect_str_eq(c->workstation, names[i]);
+		expect_round_trip(names[i], c);
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+}
+
+/* Products. */
+
+Test(config, products_presets_by_name)
+{
+	struct buf err;
+	struct config *c =
+	    load("products: [office-2016, windows-server-2012r2, windows-10-ltsc]\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_assert_eq(c->n_products, 3);
+	expect_preset(&c->products[0], "office-2016");
+	expect_preset(&c->products[1], "windows-server-2012r2");
+	expect_preset(&c->products[2], "windows-10-ltsc");
+	cr_expect_eq(config_find_product(c, "windows-server-2012r2"), &c->products[1]);
+	cr_expect_null(config_find_product(c, "windows-10-11"));
+	cr_expect_null(config_find_product(c, NULL));
+	cr_expect_null(config_find_product(NULL, "office-2016"));
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, products_every_preset)
+{
+	struct buf text, err;
+	buf_init(&text, 1 << 12);
+	buf_puts(&text, "products:\n");
+	for (size_t i = 0; i < product_count(); i++)
+		buf_printf(&text, "  - %s\n", product_get(i)->name);
+	struct config *c = load(buf_str(&text), &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_assert_eq(c->n_products, product_count());
+	for (size_t i = 0; i < product_count(); i++)
+		expect_preset(&c->products[i], product_get(i)->name);
+	config_free(c);
+	buf_free(&err);
+	buf_free(&text);
+}
+
+Test(config, products_preset_override)
+{
+	struct buf err;
+	struct config *c = load("products:\n"
+	                        "  - name: windows-10-11\n"
+	                        "    kms_counted_id: 11B15659-E603-4CF1-9C1F-F0EC01B81888\n"
+	                        "  - name: windows-server-2022\n"
+	                        "    sku_id: " ZERO_GUID "\n"
+	                        "    protocol: 5\n"
+	                        "  - name: office-ltsc-2021\n"
+	                        "    application: office-2010\n"
+	                        "    required_count: 5\n"
+	                        "  - {name: office-2019, application_id: " APP_WINDOWS "}\n"
+	                        "  - {name: office-2016, application: office-2013+, protocol: 6}\n",
+	                        &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_assert_eq(c->n_products, 5);
+	const struct product *w = product_find("windows-10-11");
+	expect_product(&c->products[0], "windows-10-11", APP_WINDOWS, w->sku_id,
+	               "11b15659-e603-4cf1-9c1f-f0ec01b81888", 25, 6, false);
+	const struct product *s = product_find("windows-server-2022");
+	expect_product(&c->products[1], "windows-server-2022", APP_WINDOWS, ZERO_GUID, s->kms_id, 5,
+	               5, false);
+	const struct product *o = product_find("office-ltsc-2021");
+	expect_product(&c->products[2], "office-ltsc-2021", APP_OFF2010, o->sku_id, o->kms_id, 5, 6,
+	               false);
+	const struct product *o19 = product_find("office-2019");
+	expect_product(&c->products[3], "office-2019", APP_WINDOWS, o19->sku_id, o19->kms_id, 5, 6,
+	               false);
+	/* Fields given as the preset has them change nothing. */
+	expect_preset(&c->products[4], "office-2016");
+
+	char *printed = print_config(c);
+	cr_expect_not_null(strstr(printed, "products:\n"
+	                                   "  - name: \"windows-10-11\"\n"
+	                                   "    application_id: \"" APP_WINDOWS "\"\n"
+	                                   "    sku_id: \"73111121-5638-40f6-bc11-f1d7b0d64300\"\n"
+	                                   "    kms_counted_id: "
+	                                   "\"11b15659-e603-4cf1-9c1f-f0ec01b81888\"\n"
+	                                   "    required_count: 25\n"
+	                                   "    protocol: 6\n"),
+	                   "%s", printed);
+	cr_expect_not_null(strstr(printed, "  - \"office-2016\"\nweb:"), "%s", printed);
+	free(printed);
+	expect_round_trip("overrides", c);
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, products_defined)
+{
+	struct buf err;
+	struct config *c = load("products:\n"
+	                        "  - name: office-2010\n"
+	                        "    application: office-2010\n"
+	                        "    kms_counted_id: " KMS_OFF2010 "\n"
+	                        "    required_count: 5\n"
+	                        "    protocol: 4\n"
+	                        "  - name: by-id\n"
+	                        "    application_id: " APP_OFF2013 "\n"
+	                        "    sku_id: B322DA9C-A2E2-4058-9E4E-F59A6970BD69\n"
+	                        "    kms_counted_id: e6a6f1bf-9d40-40c3-aa9f-c77ba21578c0\n"
+	                        "    required_count: \"5\"\n"
+	                        "  - name: both\n"
+	                        "    application: windows\n"
+	                        "    application_id: 01234567-89ab-cdef-0123-456789abcdef\n"
+	                        "    kms_counted_id: " KMS_WIN10 "\n"
+	                        "    required_count: 25\n",
+	                        &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_assert_eq(c->n_products, 3);
+	expect_product(&c->products[0], "office-2010", APP_OFF2010, ZERO_GUID, KMS_OFF2010, 5, 4,
+	               false);
+	expect_product(&c->products[1], "by-id", APP_OFF2013,
+	               "b322da9c-a2e2-4058-9e4e-f59a6970bd69",
+	               "e6a6f1bf-9d40-40c3-aa9f-c77ba21578c0", 5, 6, false);
+	/* The application id is what is sent, so it wins over application. */
+	expect_product(&c->products[2], "both", "01234567-89ab-cdef-0123-456789abcdef", ZERO_GUID,
+	               KMS_WIN10, 25, 6, false);
+	expect_round_trip("defined", c);
+	config_free(c);
+	buf_free(&err);
+}
+
+Test(config, products_empty)
+{
+	struct buf err;
+	struct config *c = load("products: []\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_str_eq(buf_str(&err), "");
+	cr_expect_eq(c->n_products, 0);
+	cr_expect_null(config_find_product(c, "windows-10-11"));
+	config_free(c);
+	buf_free(&err);
+}
+
+static char *
+products_list(size_t n)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, "products:\n");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b,
+		           "  - {name: p%zu, application: windows, kms_counted_id: " KMS_WIN10
+		           ", required_count: 25}\n",
+		           i);
+	return (char *)buf_steal(&b, NULL);
+}
+
+Test(config, products_limit)
+{
+	struct buf err;
+	char *text = products_list(CONFIG_MAX_PRODUCTS);
+	struct config *c = load(text, &err);
+	cr_assert_not_null(c, "%.300s", buf_str(&err));
+	cr_expect_eq(c->n_products, 64);
+	cr_expect_str_eq(c->products[63].name, "p63");
+	config_free(c);
+	buf_free(&err);
+	free(text);
+
+	text = products_list(CONFIG_MAX_PRODUCTS + 1);
+	expect_errors(text, "t.yml:2:3: products: 65 products, more than 64 (every product is "
+	                    "probed on every target)\n");
+	free(text);
+}
+
 /* Canonical printing. */
 
 static const char *const golden_names[] = {"defaults", "full", "ipv6", "messy"};
@@ -408,17 +872,26 @@ Test(config, print_matches_golden_files)
 Test(config, print_defaults_exactly)
 {
 	struct buf err;
-	struct config *c = load("dns:\n  domains: []\n", &err);
-	cr_assert_not_null(c);
+	struct config *c =
+	    load("dns:\n  domains: []\nidentity: {cmid: " FIXED_CMID ", workstation: w}\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
 	char *got = print_config(c);
 	cr_expect_str_eq(got, "interval: 1m\n"
 	                      "timeout: 5s\n"
 	                      "concurrency: 256\n"
+	                      "probe_interval: 15m\n"
+	                      "identity:\n"
+	                      "  cmid: \"" FIXED_CMID "\"\n"
+	                      "  workstation: \"w\"\n"
 	                      "dns:\n"
 	                      "  resolvers:\n"
 	                      "    - \"system\"\n"
 	                      "  domains: []\n"
 	                      "hosts: []\n"
+	                      "products:\n"
+	                      "  - \"windows-10-11\"\n"
+	                      "  - \"windows-server-2022\"\n"
+	                      "  - \"office-ltsc-2021\"\n"
 	                      "web:\n"
 	                      "  listen:\n"
 	                      "    - \":9688\"\n");
@@ -445,6 +918,15 @@ expect_round_trip(const char *what, const struct config *c)
 	cr_expect_eq(again->n_domains, c->n_domains);
 	cr_expect_eq(again->n_hosts, c->n_hosts);
 	cr_expect_eq(again->n_listen, c->n_listen);
+	cr_expect_eq(again->probe_interval_ms, c->probe_interval_ms);
+	cr_expect_str_eq(again->cmid, c->cmid, "%s", what);
+	cr_expect_str_eq(again->workstation, c->workstation, "%s", what);
+	cr_assert_eq(again->n_products, c->n_products, "%s", what);
+	for (size_t i = 0; i < c->n_products; i++) {
+		const struct config_product *p = &c->products[i];
+		expect_product(&again->products[i], p->name, p->application_id, p->sku_id,
+		               p->kms_counted_id, p->required_count, p->protocol, p->preset);
+	}
 	free(first);
 	free(second);
 	config_free(again);
@@ -464,11 +946,36 @@ Test(config, round_trip)
 		config_free(c);
 		buf_free(&err);
 	}
-	/* With the machine's domains expanded, whatever they are. */
+	/* With the machine's domains and identity, whatever they are. */
 	struct buf err;
-	struct config *c = load("interval: 7d\ntimeout: 999ms\n", &err);
+	char cmid[CONFIG_GUID_LEN + 1];
+	if (machine_cmid(cmid)) {
+		struct config *c = load("interval: 7d\ntimeout: 999ms\n", &err);
+		cr_assert_not_null(c, "%s", buf_str(&err));
+		expect_round_trip("local", c);
+		config_free(c);
+		buf_free(&err);
+	}
+	/* Characters that need escapes, the longest name, every product form. */
+	struct config *c = load("identity:\n"
+	                        "  cmid: " FIXED_CMID "\n"
+	                        "  workstation: '\"q\"\\#:" A16 A16 "aaaaaaaaaaaaaaaaaaaaaaaaa'\n"
+	                        "products:\n"
+	                        "  - {name: windows-10-ltsc, protocol: 5}\n"
+	                        "  - {name: windows-server-2019}\n"
+	                        "  - {name: x.y_z-1, application_id: " APP_WINDOWS
+	                        ", kms_counted_id: " KMS_WIN10 ", required_count: 25}\n",
+	                        &err);
 	cr_assert_not_null(c, "%s", buf_str(&err));
-	expect_round_trip("local", c);
+	cr_expect_eq(strlen(c->workstation), 63);
+	cr_expect(!c->products[0].preset);
+	cr_expect(c->products[1].preset);
+	expect_round_trip("escapes", c);
+	config_free(c);
+	buf_free(&err);
+	c = load("identity: {cmid: " FIXED_CMID "}\nproducts: []\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	expect_round_trip("no products", c);
 	config_free(c);
 	buf_free(&err);
 }
@@ -479,10 +986,17 @@ Test(config, examples_load)
 	int rc = glob(TEST_DATA_DIR "/../../config/examples/*.yml", 0, NULL, &g);
 	cr_assert_eq(rc, 0, "no example configurations found");
 	cr_expect_geq(g.gl_pathc, 2);
+	char cmid[CONFIG_GUID_LEN + 1];
+	bool have_machine_id = machine_cmid(cmid);
 	for (size_t i = 0; i < g.gl_pathc; i++) {
 		struct buf err;
 		buf_init(&err, ERRBUF_MAX);
 		struct config *c = config_load_file(g.gl_pathv[i], &err);
+		/* Without a machine id, identity.cmid: auto is refused. */
+		if (c == NULL && !have_machine_id && strstr(buf_str(&err), NO_MACHINE_ID) != NULL) {
+			buf_free(&err);
+			continue;
+		}
 		cr_expect_not_null(c, "%s", buf_str(&err));
 		if (c != NULL)
 			expect_round_trip(g.gl_pathv[i], c);
@@ -501,8 +1015,7 @@ struct error_case {
 
 static const struct error_case error_cases[] = {
     /* Unknown keys. */
-    {"intervall: 1m\n", "t.yml:1:1: unknown key \"intervall\" (allowed: interval, timeout, "
-                        "concurrency, dns, hosts, web)\n"},
+    {"intervall: 1m\n", "t.yml:1:1: unknown key \"intervall\" " ALLOWED_TOP "\n"},
     {"dns:\n  resolver: [system]\n",
      "t.yml:2:3: unknown key \"resolver\" in dns (allowed: resolvers, domains)\n"},
     {"web:\n  listen: [\":1\"]\n  tls: {}\n",
@@ -639,11 +1152,105 @@ static const struct error_case error_cases[] = {
     /* Several errors are collected in one pass. */
     {"interval: x\nfoo: 1\ndns:\n  domains: [\"-\", a..b]\nhosts: [\"kms:0\"]\n",
      "t.yml:1:11: interval: \"x\" is not a duration (like 30s, 5m, 1h)\n"
-     "t.yml:2:1: unknown key \"foo\" (allowed: interval, timeout, concurrency, dns, hosts, "
-     "web)\n"
+     "t.yml:2:1: unknown key \"foo\" " ALLOWED_TOP "\n"
      "t.yml:4:18: dns.domains: \"a..b\" is not a DNS name or \"local\"\n"
      "t.yml:5:9: hosts: \"kms:0\" is not HOST[:PORT] with HOST a DNS name or an IP address "
      "(like kms.example.com, kms.example.com:1688, [2001:db8::1]:1688)\n"},
+    /* The probe interval. */
+    {"probe_interval: 999ms\n", "t.yml:1:17: probe_interval: 999ms is too short (at least 1s)\n"},
+    {"probe_interval: 15\n",
+     "t.yml:1:17: probe_interval: \"15\" is not a duration (like 30s, 5m, 1h)\n"},
+    /* Identity. */
+    {"identity: auto\n",
+     "t.yml:1:11: identity: expected a mapping (key: value lines), got \"auto\"\n"},
+    {"identity:\n  cmid: [auto]\n",
+     "t.yml:2:9: identity.cmid: expected \"auto\" or a GUID (8-4-4-4-12 hex digits), got a "
+     "list\n"},
+    {"identity:\n  machine: x\n",
+     "t.yml:2:3: unknown key \"machine\" in identity (allowed: cmid, workstation)\n"},
+    {"identity:\n  cmid: " ZERO_GUID "\n",
+     "t.yml:2:9: identity.cmid: the all-zero GUID is not a client machine id; use auto or a "
+     "fixed GUID of this installation's own (from uuidgen)\n"},
+    {"identity:\n  cmid: \"{3f2504e0-4f89-41d3-9a0c-0305e82c3301}\"\n",
+     "t.yml:2:9: identity.cmid: \"{3f2504e0-4f89-41d3-9a0c-0305e82c3301}\" is not \"auto\" or a "
+     "GUID (8-4-4-4-12 hex digits, like 55c92734-d682-4d71-983e-d6ec3f16059f)\n"},
+    {"identity: {cmid: Auto}\n",
+     "t.yml:1:18: identity.cmid: \"Auto\" is not \"auto\" or a GUID (8-4-4-4-12 hex digits, "
+     "like 55c92734-d682-4d71-983e-d6ec3f16059f)\n"},
+    {"identity:\n  cmid: 3f2504e0-4f89-41d3-9a0c-0305e82c330\n",
+     "t.yml:2:9: identity.cmid: \"3f2504e0-4f89-41d3-9a0c-0305e82c330\" is not \"auto\" or a "
+     "GUID (8-4-4-4-12 hex digits, like 55c92734-d682-4d71-983e-d6ec3f16059f)\n"},
+    {"identity:\n  workstation: kms watch\n",
+     "t.yml:2:16: identity.workstation: \"kms watch\" contains a space; " WORKSTATION_RULE},
+    {"identity:\n  workstation: " A16 A16 A16 A16 "\n",
+     "t.yml:2:16: identity.workstation: \"" A16 A16 A16 A16
+     "\" is 64 characters long; " WORKSTATION_RULE},
+    {"identity:\n  workstation: \"\"\n",
+     "t.yml:2:16: identity.workstation: \"\" is empty; " WORKSTATION_RULE},
+    {"identity:\n  workstation: \"kms\xc3\xa9\"\n",
+     "t.yml:2:16: identity.workstation: \"kms\xc3\xa9\" contains a character that is not "
+     "printable ASCII; " WORKSTATION_RULE},
+    {"identity:\n  workstation: \"a\\tb\"\n",
+     "t.yml:2:16: identity.workstation: \"a\\x09b\" contains a character that is not "
+     "printable ASCII; " WORKSTATION_RULE},
+    /* Products. */
+    {"products: windows-10-11\n",
+     "t.yml:1:11: products: expected a list (like [a, b]), got \"windows-10-11\"\n"},
+    {"products: [windows-10-11, windows-12]\n",
+     "t.yml:1:27: products: unknown product \"windows-12\" (presets: windows-10-11, "
+     "windows-10-ltsc, windows-server-2019, windows-server-2022, windows-server-2012r2, "
+     "office-2016, office-2019, office-ltsc-2021; define any other product as a mapping with "
+     "name, application, kms_counted_id and required_count)\n"},
+    {"products:\n  - [windows-10-11]\n  -\n",
+     "t.yml:2:5: products: expected a preset name or a mapping, got a list\n"
+     "t.yml:3:4: products: empty entry\n"},
+    {"products:\n  - name: windows-10-11\n    kms_id: " KMS_WIN10 "\n",
+     "t.yml:3:5: unknown key \"kms_id\" in products[0] " PRODUCT_KEYS "\n"},
+    {"products:\n  - windows-10-11\n  - name: w\n    kms_counted_id: "
+     "58e2134f-8e11-4d17-9cb2-91069c15114g\n",
+     "t.yml:4:21: products[1].kms_counted_id: \"58e2134f-8e11-4d17-9cb2-91069c15114g\" is not "
+     "a GUID (8-4-4-4-12 hex digits, like 55c92734-d682-4d71-983e-d6ec3f16059f)\n"},
+    {"products:\n  - {name: w, sku_id: 1, application_id: \"\"}\n",
+     "t.yml:2:23: products[0].sku_id: \"1\" is not a GUID (8-4-4-4-12 hex digits, like "
+     "55c92734-d682-4d71-983e-d6ec3f16059f)\n"
+     "t.yml:2:42: products[0].application_id: \"\" is not a GUID (8-4-4-4-12 hex digits, like "
+     "55c92734-d682-4d71-983e-d6ec3f16059f)\n"},
+    {"products:\n  - name: windows-10-11\n    required_count: 10\n",
+     "t.yml:3:21: products[0].required_count: 10 is not 5 or 25 (the product's own N: 25 for "
+     "Windows client editions, 5 for servers and Office)\n"},
+    {"products:\n  - {name: office-2019, required_count: five}\n",
+     "t.yml:2:41: products[0].required_count: \"five\" is not 5 or 25 (the product's own N: 25 "
+     "for Windows client editions, 5 for servers and Office)\n"},
+    {"products:\n  - name: windows-10-11\n    protocol: 7\n",
+     "t.yml:3:15: products[0].protocol: 7 is not 4, 5 or 6 (the KMS protocol version)\n"},
+    {"products:\n  - {name: office-2019, protocol: [6]}\n",
+     "t.yml:2:35: products[0].protocol: expected 4, 5 or 6, got a list\n"},
+    {"products:\n  - {name: office-2019, application: office}\n",
+     "t.yml:2:38: products[0].application: \"office\" is not windows, office-2010 or "
+     "office-2013+\n"},
+    {"products:\n  - name: my-product\n    application: windows\n    required_count: 25\n",
+     "t.yml:2:5: products[0]: \"my-product\" is not a preset, so kms_counted_id is required\n"},
+    {"products:\n  - name: my-product\n",
+     "t.yml:2:5: products[0]: \"my-product\" is not a preset, so application (windows, "
+     "office-2010 or office-2013+) or application_id is required\n"
+     "t.yml:2:5: products[0]: \"my-product\" is not a preset, so kms_counted_id is required\n"
+     "t.yml:2:5: products[0]: \"my-product\" is not a preset, so required_count is required "
+     "(25 for Windows client editions, 5 for servers and Office)\n"},
+    {"products:\n  - application: windows\n    kms_counted_id: " KMS_WIN10 "\n",
+     "t.yml:2:5: products[0]: name is required (a preset to override, or a new name)\n"},
+    {"products:\n  - {name: Windows 12}\n",
+     "t.yml:2:12: products[0].name: \"Windows 12\": product name must be 1 to 63 characters of "
+     "a-z, 0-9, '.', '_', '-'\n"},
+    {"products:\n  - windows-10-11\n  - office-2019\n  - name: windows-10-11\n    protocol: 5\n"
+     "  - {name: office-2019}\n",
+     "t.yml:4:5: products: duplicate entry \"windows-10-11\" (first at line 2)\n"
+     "t.yml:6:5: products: duplicate entry \"office-2019\" (first at line 3)\n"},
+    {"products:\n  - {name: a, application: windows, kms_counted_id: " KMS_WIN10
+     ", required_count: 25}\n  - {name: a, application: windows, kms_counted_id: " KMS_WIN10
+     ", required_count: 5}\n",
+     "t.yml:3:5: products: duplicate entry \"a\" (first at line 2)\n"},
+    {"products:\n  - name: w\n    name: x\n",
+     "t.yml:3:5: duplicate key \"name\" in products[0] (first at line 2)\n"},
 };
 
 Test(config, errors_with_positions)
@@ -674,8 +1281,8 @@ Test(config, errors_are_appended)
 	buf_init(&err, ERRBUF_MAX);
 	buf_puts(&err, "earlier\n");
 	cr_expect_null(config_load_string("t.yml", "foo: 1\n", 7, &err));
-	cr_expect_str_eq(buf_str(&err), "earlier\nt.yml:1:1: unknown key \"foo\" (allowed: "
-	                                "interval, timeout, concurrency, dns, hosts, web)\n");
+	cr_expect_str_eq(buf_str(&err),
+	                 "earlier\nt.yml:1:1: unknown key \"foo\" " ALLOWED_TOP "\n");
 	buf_free(&err);
 }
 
@@ -762,8 +1369,7 @@ Test(config, list_limit)
 	for (size_t i = 0; i < 3 * CONFIG_MAX_LIST; i++)
 		buf_puts(&b, "[], ");
 	buf_puts(&b, "]\n");
-	expect_errors(buf_str(&b), "t.yml:1:1: unknown key \"x\" (allowed: interval, timeout, "
-	                           "concurrency, dns, hosts, web)\n");
+	expect_errors(buf_str(&b), "t.yml:1:1: unknown key \"x\" " ALLOWED_TOP "\n");
 	buf_free(&b);
 }
 
