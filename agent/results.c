@@ -925,6 +925,38 @@ render_status(const struct results *r, size_t *len)
 		html_cell(&b, t->checked ? took : "", NULL);
 		buf_puts(&b, "</tr>\n");
 	}
+	buf_puts(&b, "</table>\n");
+
+	buf_puts(&b, "<h2>Activation</h2>\n<table><tr><th>host</th><th>port</th><th>product</th>"
+	             "<th>result</th><th>count</th><th>needed</th><th>detail</th>"
+	             "<th>ePID</th></tr>\n");
+	for (size_t i = 0; i < r->n_kms; i++) {
+		const struct kms_state *k = &r->kms[i];
+		if (!kms_visible(r, k))
+			continue;
+		const struct config_product *p =
+		    k->product_index < c->n_products ? &c->products[k->product_index] : NULL;
+		char port[8], count[16] = "", need[16] = "";
+		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
+		if (k->have_data)
+			snprintf(count, sizeof(count), "%u", (unsigned)k->last.count);
+		if (p != NULL)
+			snprintf(need, sizeof(need), "%u", p->required_count);
+		bool low = k->have_data && p != NULL && k->last.count < p->required_count;
+		buf_puts(&b, "<tr>");
+		html_cell(&b, k->host, NULL);
+		html_cell(&b, port, NULL);
+		html_cell(&b, k->product, NULL);
+		html_cell(&b, probe_kms_result_name(k->out.kms),
+		          k->out.kms == PROBE_KMS_OK ? "ok" : "bad");
+		html_cell(&b, count, low ? "bad" : NULL);
+		html_cell(&b, need, NULL);
+		html_cell(&b,
+		          k->outdated ? "outdated host: answered only protocol 4" : k->out.detail,
+		          NULL);
+		html_cell(&b, k->have_data ? k->last.epid : "", NULL);
+		buf_puts(&b, "</tr>\n");
+	}
 	buf_puts(&b, "</table>\n</body></html>\n");
 	return (char *)buf_steal(&b, len);
 }

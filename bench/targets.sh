@@ -57,7 +57,9 @@ start=$(date +%s.%N)
 "$BIN" --config.file="$T/kmswatch.yml" --log.level=warn 2>"$T/agent.log" &
 agent=$!
 pids+=("$agent")
-until [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19099/-/ready)" = 200 ]; do
+for _ in $(seq 1 1200); do
+	[ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:19099/-/ready)" = 200 ] && break
+	kill -0 "$agent" 2>/dev/null || { cat "$T/agent.log" >&2; exit 1; }
 	sleep 0.05
 done
 ready=$(date +%s.%N)
@@ -68,7 +70,8 @@ ticks=$(getconf CLK_TCK)
 cpu1=$(awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$agent/stat")
 # One more cycle, to measure the steady-state cost of a cycle.
 c0=$(awk '/^kms_agent_cycles_total /{print $2}' <<<"$metrics")
-until [ "$(curl -s http://127.0.0.1:19099/metrics | awk '/^kms_agent_cycles_total /{print $2}')" -gt "$c0" ]; do
+for _ in $(seq 1 600); do
+	[ "$(curl -s http://127.0.0.1:19099/metrics | awk '/^kms_agent_cycles_total /{print $2}')" -gt "$c0" ] && break
 	sleep 0.2
 done
 cpu2=$(awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$agent/stat")
