@@ -11,11 +11,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,12 +40,17 @@
 #define CMID_PREFIX              "kmswatch-cmid:"
 #define MACHINE_ID_LEN           32
 #define WORKSTATION_PREFIX       "kmswatch"
+#define DROP_WINDOW_MAX_MS       (90ULL * 24 * 3600 * 1000)
+#define DROP_WINDOW_MAX_TEXT     "90d"
+#define AM_ALERTS_PATH           "/api/v2/alerts" /* what the agent adds to each URL */
 
 #define WHAT_DURATION "a duration (like 30s, 5m, 1h)"
 #define WHAT_INTEGER  "an integer"
 #define WHAT_LIST     "a list (like [a, b])"
 #define WHAT_MAPPING  "a mapping (key: value lines)"
 #define WHAT_GUID     "a GUID (8-4-4-4-12 hex digits)"
+#define WHAT_NUMBER   "a number (like 0.2)"
+#define WHAT_URL      "an http:// or https:// URL"
 #define GUID_EXAMPLE  "like 55c92734-d682-4d71-983e-d6ec3f16059f"
 
 /* Where "identity.cmid: auto" looks for the machine id, in this order. */
@@ -522,7 +529,8 @@ struct loader {
 	struct buf last;  /* the next one, shown only if no more follow */
 	size_t n_errors;
 	const struct node *interval_node, *timeout_node;
-	const struct node *cmid_node; /* "auto" given explicitly */
+	const struct node *cmid_node;         /* "auto" given explicitly */
+	const struct node *external_url_node; /* "" given explicitly */
 	bool resolvers_set, domains_set, listen_set, products_set;
 	struct product_draft *draft; /* the product mapping being walked */
 };
@@ -860,7 +868,10 @@ struct key_spec {
 	void (*load)(struct loader *l, const struct node *n, const char *path);
 	/* Writes what follows "key:", including the line end. */
 	void (*print)(const struct config *c, struct buf *out, int indent);
-	const struct key_spec *section; /* NODE_MAP: its keys, ending with a NULL key */
+	/* NODE_MAP: its keys, ending with a NULL key. A section key may have a
+	 * load function too, which then walks the section itself (for checks
+	 * across its keys). */
+	const struct key_spec *section;
 };
 
 static void load_interval(struct loader *, const struct node *, const char *);
@@ -881,6 +892,19 @@ static void load_product_sku_id(struct loader *, const struct node *, const char
 static void load_product_kms_counted_id(struct loader *, const struct node *, const char *);
 static void load_product_required_count(struct loader *, const struct node *, const char *);
 static void load_product_protocol(struct loader *, const struct node *, const char *);
+static void load_count_drop(struct loader *, const struct node *, const char *);
+static void load_drop_min(struct loader *, const struct node *, const char *);
+static void load_drop_ratio(struct loader *, const struct node *, const char *);
+static void load_drop_window(struct loader *, const struct node *, const char *);
+static void load_count_margin(struct loader *, const struct node *, const char *);
+static void load_max_hosts(struct loader *, const struct node *, const char *);
+static void load_stale_after(struct loader *, const struct node *, const char *);
+static void load_resend_interval(struct loader *, const struct node *, const char *);
+static void load_resolved_retention(struct loader *, const struct node *, const char *);
+static void load_alertmanager_urls(struct loader *, const struct node *, const char *);
+static void load_alertmanager_timeout(struct loader *, const struct node *, const char *);
+static void load_state_file(struct loader *, const struct node *, const char *);
+static void load_external_url(struct loader *, const struct node *, const char *);
 static void print_interval(const struct config *, struct buf *, int);
 static void print_timeout(const struct config *, struct buf *, int);
 static void print_concurrency(const struct config *, struct buf *, int);
@@ -892,6 +916,18 @@ static void print_probe_interval(const struct config *, struct buf *, int);
 static void print_cmid(const struct config *, struct buf *, int);
 static void print_workstation(const struct config *, struct buf *, int);
 static void print_products(const struct config *, struct buf *, int);
+static void print_drop_min(const struct config *, struct buf *, int);
+static void print_drop_ratio(const struct config *, struct buf *, int);
+static void print_drop_window(const struct config *, struct buf *, int);
+static void print_count_margin(const struct config *, struct buf *, int);
+static void print_max_hosts(const struct config *, struct buf *, int);
+static void print_stale_after(const struct config *, struct buf *, int);
+static void print_resend_interval(const struct config *, struct buf *, int);
+static void print_resolved_retention(const struct config *, struct buf *, int);
+static void print_alertmanager_urls(const struct config *, struct buf *, int);
+static void print_alertmanager_timeout(const struct config *, struct buf *, int);
+static void print_state_file(const struct config *, struct buf *, int);
+static void print_external_url(const struct config *, struct buf *, int);
 
 static const struct key_spec dns_keys[] = {
     {"resolvers", NODE_LIST, WHAT_LIST, load_resolvers, print_resolvers, NULL},
@@ -901,6 +937,33 @@ static const struct key_spec dns_keys[] = {
 
 static const struct key_spec web_keys[] = {
     {"listen", NODE_LIST, WHAT_LIST, load_listen, print_listen, NULL},
+    {"external_url", NODE_SCALAR, WHAT_URL " or \"\"", load_external_url, print_external_url, NULL},
+    {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
+};
+
+static const struct key_spec count_drop_keys[] = {
+    {"min", NODE_SCALAR, WHAT_INTEGER, load_drop_min, print_drop_min, NULL},
+    {"ratio", NODE_SCALAR, WHAT_NUMBER, load_drop_ratio, print_drop_ratio, NULL},
+    {"window", NODE_SCALAR, WHAT_DURATION, load_drop_window, print_drop_window, NULL},
+    {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
+};
+
+static const struct key_spec alerts_keys[] = {
+    {"count_drop", NODE_MAP, WHAT_MAPPING, load_count_drop, NULL, count_drop_keys},
+    {"count_margin", NODE_SCALAR, WHAT_INTEGER, load_count_margin, print_count_margin, NULL},
+    {"max_hosts", NODE_SCALAR, WHAT_INTEGER, load_max_hosts, print_max_hosts, NULL},
+    {"stale_after", NODE_SCALAR, WHAT_INTEGER, load_stale_after, print_stale_after, NULL},
+    {"resend_interval", NODE_SCALAR, WHAT_DURATION, load_resend_interval, print_resend_interval,
+     NULL},
+    {"resolved_retention", NODE_SCALAR, WHAT_DURATION, load_resolved_retention,
+     print_resolved_retention, NULL},
+    {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
+};
+
+static const struct key_spec alertmanager_keys[] = {
+    {"urls", NODE_LIST, WHAT_LIST, load_alertmanager_urls, print_alertmanager_urls, NULL},
+    {"timeout", NODE_SCALAR, WHAT_DURATION, load_alertmanager_timeout, print_alertmanager_timeout,
+     NULL},
     {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
 };
 
@@ -934,6 +997,10 @@ static const struct key_spec top_keys[] = {
     {"dns", NODE_MAP, WHAT_MAPPING, NULL, NULL, dns_keys},
     {"hosts", NODE_LIST, WHAT_LIST, load_hosts, print_hosts, NULL},
     {"products", NODE_LIST, WHAT_LIST, load_products, print_products, NULL},
+    {"alerts", NODE_MAP, WHAT_MAPPING, NULL, NULL, alerts_keys},
+    {"alertmanager", NODE_MAP, WHAT_MAPPING, NULL, NULL, alertmanager_keys},
+    {"state_file", NODE_SCALAR, "an absolute path or \"\"", load_state_file, print_state_file,
+     NULL},
     {"web", NODE_MAP, WHAT_MAPPING, NULL, NULL, web_keys},
     {NULL, NODE_BAD, NULL, NULL, NULL, NULL},
 };
@@ -1005,10 +1072,10 @@ walk_section(struct loader *l, const struct node *map, const struct key_spec *ke
 			           node_describe(v, q, sizeof(q)));
 			continue;
 		}
-		if (spec->section != NULL)
-			walk_section(l, v, spec->section, sub);
-		else
+		if (spec->load != NULL)
 			spec->load(l, v, sub);
+		else
+			walk_section(l, v, spec->section, sub);
 	}
 }
 
@@ -1054,8 +1121,26 @@ load_probe_interval(struct loader *l, const struct node *n, const char *path)
 	load_duration(l, n, path, 1000, &l->c->probe_interval_ms);
 }
 
-static void
-load_concurrency(struct loader *l, const struct node *n, const char *path)
+/* A duration of at least min and at most max (max_text in messages). */
+static int
+load_duration_range(struct loader *l, const struct node *n, const char *path, uint64_t min,
+                    uint64_t max, const char *max_text, uint64_t *ms)
+{
+	uint64_t v;
+	if (load_duration(l, n, path, min, &v) == -1)
+		return -1;
+	if (v > max) {
+		node_error(l, n, "%s: %.40s is too long (at most %s)", path, n->value, max_text);
+		return -1;
+	}
+	*ms = v;
+	return 0;
+}
+
+/* A decimal integer from min to max (max < ULONG_MAX / 10). */
+static int
+load_uint(struct loader *l, const struct node *n, const char *path, unsigned long min,
+          unsigned long max, unsigned long *out)
 {
 	char q[QUOTE_LEN];
 	const char *s = n->value;
@@ -1063,17 +1148,27 @@ load_concurrency(struct loader *l, const struct node *n, const char *path)
 
 	if (len == 0 || strspn(s, "0123456789") != len) {
 		node_error(l, n, "%s: %s is not an integer", path, quote_value(s, q, sizeof(q)));
-		return;
+		return -1;
 	}
 	/* Digits only, so the value can be shown as is (cut if absurdly long). */
 	unsigned long v = 0;
-	for (; *s != '\0' && v <= 65536; s++)
+	for (; *s != '\0' && v <= max; s++)
 		v = v * 10 + (unsigned long)(*s - '0');
-	if (v < 1 || v > 65536) {
-		node_error(l, n, "%s: %.40s is out of range (1 to 65536)", path, n->value);
-		return;
+	if (v < min || v > max) {
+		node_error(l, n, "%s: %.40s is out of range (%lu to %lu)", path, n->value, min,
+		           max);
+		return -1;
 	}
-	l->c->concurrency = (unsigned)v;
+	*out = v;
+	return 0;
+}
+
+static void
+load_concurrency(struct loader *l, const struct node *n, const char *path)
+{
+	unsigned long v;
+	if (load_uint(l, n, path, 1, 65536, &v) == 0)
+		l->c->concurrency = (unsigned)v;
 }
 
 /* Lists. */
@@ -1585,6 +1680,431 @@ workstation_auto(struct config *c)
 	c->workstation = xstrdup(name);
 }
 
+/* Alerts. */
+
+static void
+load_count_drop(struct loader *l, const struct node *map, const char *path)
+{
+	size_t errors = l->n_errors;
+	walk_section(l, map, count_drop_keys, path);
+	if (l->n_errors > errors)
+		return;
+	/* Only this mapping can set both to 0: neither defaults to it. */
+	if (l->c->alerts.drop_min == 0 && l->c->alerts.drop_ratio == 0)
+		node_error(l, map, "%s: min and ratio cannot both be 0", path);
+}
+
+static void
+load_drop_min(struct loader *l, const struct node *n, const char *path)
+{
+	unsigned long v;
+	if (load_uint(l, n, path, 0, 1000, &v) == 0)
+		l->c->alerts.drop_min = (uint32_t)v;
+}
+
+/* A number as YAML writes one, [-+]digits[.digits][e[-+]digits] (or .digits
+ * for the mantissa), read with strtod once the syntax is known to be plain:
+ * no hexadecimal, infinity or NaN. Returns -1 for anything else, 1 for a
+ * number that a double does not hold (overflow, underflow). */
+static int
+number_parse(const char *s, double *v)
+{
+	const char *p = s;
+	size_t digits = 0;
+
+	if (*p == '+' || *p == '-')
+		p++;
+	for (; is_digit(*p); p++)
+		digits++;
+	if (*p == '.')
+		for (p++; is_digit(*p); p++)
+			digits++;
+	if (digits == 0)
+		return -1;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!is_digit(*p))
+			return -1;
+		while (is_digit(*p))
+			p++;
+	}
+	if (*p != '\0')
+		return -1;
+	errno = 0;
+	char *end;
+	double d = strtod(s, &end);
+	if (*end != '\0' || errno == ERANGE || !isfinite(d))
+		return 1; /* a number, but not one a double holds */
+	*v = d;
+	return 0;
+}
+
+static void
+load_drop_ratio(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN];
+	double v = 0;
+	int rc = number_parse(n->value, &v);
+	if (rc == -1) {
+		node_error(l, n, "%s: %s is not a number (like 0.2)", path,
+		           quote_value(n->value, q, sizeof(q)));
+		return;
+	}
+	if (rc == 1 || v < 0 || v >= 1) {
+		node_error(l, n,
+		           "%s: %.40s is out of range (more than 0 and less than 1, like 0.2 for "
+		           "20%%, or 0 to turn the ratio test off)",
+		           path, n->value);
+		return;
+	}
+	/* "-0" is 0 too, and prints as 0. */
+	l->c->alerts.drop_ratio = v == 0 ? 0 : v;
+}
+
+static void
+load_drop_window(struct loader *l, const struct node *n, const char *path)
+{
+	load_duration_range(l, n, path, 60 * 1000, DROP_WINDOW_MAX_MS, DROP_WINDOW_MAX_TEXT,
+	                    &l->c->alerts.drop_window_ms);
+}
+
+static void
+load_count_margin(struct loader *l, const struct node *n, const char *path)
+{
+	unsigned long v;
+	if (load_uint(l, n, path, 0, 1000, &v) == 0)
+		l->c->alerts.count_margin = (uint32_t)v;
+}
+
+static void
+load_max_hosts(struct loader *l, const struct node *n, const char *path)
+{
+	unsigned long v;
+	if (load_uint(l, n, path, 0, 100000, &v) == 0)
+		l->c->alerts.max_hosts = (uint32_t)v;
+}
+
+static void
+load_stale_after(struct loader *l, const struct node *n, const char *path)
+{
+	unsigned long v;
+	if (load_uint(l, n, path, 1, 1000, &v) == 0)
+		l->c->alerts.stale_after = (uint32_t)v;
+}
+
+static void
+load_resend_interval(struct loader *l, const struct node *n, const char *path)
+{
+	load_duration(l, n, path, 1000, &l->c->alerts.resend_interval_ms);
+}
+
+static void
+load_resolved_retention(struct loader *l, const struct node *n, const char *path)
+{
+	load_duration(l, n, path, 0, &l->c->alerts.resolved_retention_ms);
+}
+
+/* URLs. */
+
+/* RFC 3986 path characters other than letters, digits and '%'. */
+static bool
+is_path_char(char c)
+{
+	return is_alnum(c) || (c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+}
+
+/* Checks an http(s) URL of the form scheme://host[:port][/path] and makes
+ * *out (malloc'd) its canonical form: scheme and host in lower case, IPv6
+ * addresses in canonical form, the port only when it is not the scheme's
+ * default, the path as given without trailing slashes. Returns NULL, or why
+ * s is not such a URL (pointing to a constant or into why). */
+static const char *
+url_parse(const char *s, char **out, char *why, size_t why_len)
+{
+	const char *scheme;
+	uint16_t default_port;
+	size_t len = strlen(s);
+
+	*out = NULL;
+	if (len > CONFIG_URL_MAX) {
+		snprintf(why, why_len, "is longer than %d characters", CONFIG_URL_MAX);
+		return why;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p == ' ')
+			return "contains a space";
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+			return "contains a character that is not printable ASCII (percent-encode "
+			       "it)";
+	}
+	if (strncasecmp(s, "http://", 7) == 0) {
+		scheme = "http";
+		default_port = 80;
+	} else if (strncasecmp(s, "https://", 8) == 0) {
+		scheme = "https";
+		default_port = 443;
+	} else {
+		return "does not start with http:// or https://";
+	}
+	const char *auth = s + strlen(scheme) + 3;
+	if (strchr(auth, '?') != NULL)
+		return "has a query (?...)";
+	if (strchr(auth, '#') != NULL)
+		return "has a fragment (#...)";
+	size_t alen = strcspn(auth, "/");
+	const char *path = auth + alen;
+	char a[300];
+	if (alen == 0)
+		return "has no host";
+	if (memchr(auth, '@', alen) != NULL)
+		return "has user credentials (user@host), which are not supported";
+	if (alen >= sizeof(a))
+		return "has a host that is too long";
+	memcpy(a, auth, alen);
+	a[alen] = '\0';
+	/* Outside brackets, a colon starts the port: a bare IPv6 address is
+	 * not a URL host. */
+	const char *colon = strchr(a, ':');
+	if (a[0] != '[' && colon != NULL && strchr(colon + 1, ':') != NULL)
+		return "has an IPv6 address that is not in brackets";
+	char *host;
+	uint16_t port;
+	enum host_kind kind;
+	if (hostport_parse(a, default_port, &host, &port, &kind) == -1)
+		return "has an invalid host or port (a DNS name, an IPv4 address or a bracketed "
+		       "IPv6 address, and a port of 1 to 65535)";
+	for (const char *p = path; *p != '\0'; p++) {
+		if (*p == '%' && !(is_hex(p[1]) && is_hex(p[2]))) {
+			free(host);
+			return "has a '%' that is not followed by two hex digits (write %25 for "
+			       "'%')";
+		} else if (*p == '%') {
+			p += 2;
+		} else if (!is_path_char(*p)) {
+			free(host);
+			snprintf(why, why_len,
+			         "has a character that is not allowed in a URL path ('%c'; "
+			         "percent-encode it)",
+			         *p);
+			return why;
+		}
+	}
+	size_t plen = strlen(path);
+	while (plen > 0 && path[plen - 1] == '/')
+		plen--;
+
+	struct buf b;
+	buf_init(&b, CONFIG_URL_MAX + 64);
+	buf_printf(&b, "%s://", scheme);
+	buf_printf(&b, kind == HOST_IPV6 ? "[%s]" : "%s", host);
+	if (port != default_port)
+		buf_printf(&b, ":%u", (unsigned)port);
+	buf_append(&b, path, plen);
+	free(host);
+	if (b.overflow)
+		fatalx("config: URL longer than its buffer");
+	*out = (char *)buf_steal(&b, NULL);
+	if (*out == NULL)
+		fatalx("config: out of memory");
+	return NULL;
+}
+
+/* Whether a canonical URL ends with the path the agent adds itself. */
+static bool
+url_has_alerts_path(const char *url)
+{
+	static const char *const paths[] = {"/api/v1/alerts", "/api/v2/alerts"};
+	size_t n = strlen(url);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		size_t p = strlen(paths[i]);
+		if (n >= p && strcmp(url + n - p, paths[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+load_alertmanager_urls(struct loader *l, const struct node *list, const char *path)
+{
+	struct config *c = l->c;
+	char q[QUOTE_LEN], why[128];
+
+	if (!list_check(l, list, path))
+		return;
+	if (list->n_items > CONFIG_MAX_ALERTMANAGERS) {
+		node_error(l, list, "%s: %zu URLs, more than %d", path, list->n_items,
+		           CONFIG_MAX_ALERTMANAGERS);
+		return;
+	}
+	c->alertmanager_urls = xcalloc(list->n_items, sizeof(*c->alertmanager_urls));
+	const struct node **nodes = xcalloc(list->n_items, sizeof(*nodes));
+	for (size_t i = 0; i < list->n_items; i++) {
+		const struct node *item = list->items[i];
+		const char *s = list_entry(l, item, path);
+		char *url;
+		const char *problem;
+		if (s == NULL)
+			continue;
+		if ((problem = url_parse(s, &url, why, sizeof(why))) != NULL) {
+			node_error(l, item,
+			           "%s: %s %s; an Alertmanager URL is http:// or https://, a host, "
+			           "an optional port and an optional path prefix (like "
+			           "http://127.0.0.1:9093)",
+			           path, quote_value(s, q, sizeof(q)), problem);
+			continue;
+		}
+		if (url_has_alerts_path(url)) {
+			node_error(l, item,
+			           "%s: %s ends with the API path; give Alertmanager's base URL "
+			           "(like http://127.0.0.1:9093): the agent adds %s itself",
+			           path, quote_value(s, q, sizeof(q)), AM_ALERTS_PATH);
+			free(url);
+			continue;
+		}
+		nodes[c->n_alertmanager_urls] = item;
+		c->alertmanager_urls[c->n_alertmanager_urls++] = url;
+	}
+	duplicates_check(l, path, (const char *const *)c->alertmanager_urls, nodes,
+	                 c->n_alertmanager_urls);
+	free(nodes);
+}
+
+static void
+load_alertmanager_timeout(struct loader *l, const struct node *n, const char *path)
+{
+	load_duration(l, n, path, 100, &l->c->alertmanager_timeout_ms);
+}
+
+static void
+load_state_file(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN];
+	const char *s = n->value;
+	size_t len = strlen(s);
+
+	quote_value(s, q, sizeof(q));
+	if (len == 0) {
+		free(l->c->state_file);
+		l->c->state_file = xstrdup("");
+		return;
+	}
+	if (s[0] != '/') {
+		node_error(l, n,
+		           "%s: %s is a relative path, which would depend on the directory the "
+		           "agent happens to start in; give an absolute path (like %s), or \"\" "
+		           "to keep no state",
+		           path, q, CONFIG_STATE_FILE);
+		return;
+	}
+	if (s[len - 1] == '/') {
+		node_error(l, n, "%s: %s names a directory; give the path of a file (like %s)",
+		           path, q, CONFIG_STATE_FILE);
+		return;
+	}
+	if (len >= PATH_MAX) {
+		node_error(l, n, "%s: %s is longer than %d characters", path, q, PATH_MAX - 1);
+		return;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			node_error(l, n, "%s: %s contains a control character", path, q);
+			return;
+		}
+	}
+	free(l->c->state_file);
+	l->c->state_file = xstrdup(s);
+}
+
+static void
+load_external_url(struct loader *l, const struct node *n, const char *path)
+{
+	char q[QUOTE_LEN], why[128];
+	char *url;
+	const char *problem;
+
+	if (*n->value == '\0') {
+		l->external_url_node = n;
+		return;
+	}
+	if ((problem = url_parse(n->value, &url, why, sizeof(why))) != NULL) {
+		node_error(l, n,
+		           "%s: %s %s; the external URL is http:// or https://, a host, an "
+		           "optional port and an optional path (like "
+		           "https://kmswatch.example.com), or \"\" for http://<host name>:<port>",
+		           path, quote_value(n->value, q, sizeof(q)), problem);
+		return;
+	}
+	l->c->external_url = url;
+}
+
+/* http://<host name>:<port of listen[0]> in canonical form into *out
+ * (malloc'd); NULL, or why not. */
+static const char *
+external_url_derive(const struct config *c, char **out, char *why, size_t why_len)
+{
+	char name[HOST_NAME_MAX + 1], url[HOST_NAME_MAX + 32];
+	uint16_t port = CONFIG_WEB_PORT;
+
+	*out = NULL;
+	if (c->n_listen > 0) {
+		const char *colon = strrchr(c->listen[0], ':');
+		if (colon == NULL || port_parse(colon + 1, &port) == -1) {
+			snprintf(why, why_len, "the first listen address has no port");
+			return why;
+		}
+	}
+	if (gethostname(name, sizeof(name)) == -1) {
+		snprintf(why, why_len, "the host name is unknown (%s)", strerror(errno));
+		return why;
+	}
+	name[sizeof(name) - 1] = '\0';
+	snprintf(url, sizeof(url), "http://%s:%u", name, (unsigned)port);
+	if (url_parse(url, out, why, why_len) != NULL) {
+		snprintf(why, why_len, "%s is not a valid URL", url);
+		return why;
+	}
+	return NULL;
+}
+
+int
+config_update_external_url(struct config *c)
+{
+	char why[HOST_NAME_MAX + 64];
+	char *url;
+
+	if (c == NULL || !c->external_url_auto)
+		return 0;
+	if (external_url_derive(c, &url, why, sizeof(why)) != NULL)
+		return -1;
+	free(c->external_url);
+	c->external_url = url;
+	return 0;
+}
+
+/* "web.external_url" left empty: derived, or an error that says how to set
+ * it. */
+static void
+external_url_auto(struct loader *l)
+{
+	char why[HOST_NAME_MAX + 64];
+	const char *problem = external_url_derive(l->c, &l->c->external_url, why, sizeof(why));
+
+	if (problem == NULL) {
+		l->c->external_url_auto = true;
+		return;
+	}
+#define EXTERNAL_URL_AUTO_FAILED                                                                   \
+	"web.external_url: \"\" stands for http://<host name>:<port of the first listen "          \
+	"address>, but %s; set web.external_url to the URL people use to reach this agent"
+	if (l->external_url_node != NULL)
+		node_error(l, l->external_url_node, EXTERNAL_URL_AUTO_FAILED, problem);
+	else
+		loader_error(l, 0, 0, EXTERNAL_URL_AUTO_FAILED, problem);
+#undef EXTERNAL_URL_AUTO_FAILED
+}
+
 /* Products. */
 
 /* Copies every field of p into cp, which owns the copies (product_clear). */
@@ -2002,6 +2522,8 @@ config_finish(struct loader *l)
 		c->listen[0] = xstrdup(s);
 		c->n_listen = 1;
 	}
+	if (c->external_url == NULL)
+		external_url_auto(l);
 	if (c->cmid == NULL)
 		cmid_auto(l);
 	if (c->workstation == NULL)
@@ -2019,6 +2541,16 @@ config_new(const char *name)
 	c->timeout_ms = 5 * 1000;
 	c->concurrency = 256;
 	c->probe_interval_ms = 15 * 60 * 1000;
+	c->alerts.drop_min = 5;
+	c->alerts.drop_ratio = 0.2;
+	c->alerts.drop_window_ms = 24 * 3600 * 1000;
+	c->alerts.count_margin = 5;
+	c->alerts.max_hosts = 0;
+	c->alerts.stale_after = 3;
+	c->alerts.resend_interval_ms = 60 * 1000;
+	c->alerts.resolved_retention_ms = 15 * 60 * 1000;
+	c->alertmanager_timeout_ms = 10 * 1000;
+	c->state_file = xstrdup(CONFIG_STATE_FILE);
 	return c;
 }
 
@@ -2046,6 +2578,11 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->n_products; i++)
 		product_clear(&c->products[i]);
 	free(c->products);
+	for (size_t i = 0; i < c->n_alertmanager_urls; i++)
+		free(c->alertmanager_urls[i]);
+	free(c->alertmanager_urls);
+	free(c->state_file);
+	free(c->external_url);
 	free(c->path);
 	free(c);
 }
@@ -2345,6 +2882,119 @@ print_products(const struct config *c, struct buf *out, int indent)
 		buf_printf(out, "\n%*srequired_count: %u\n", in, "", p->required_count);
 		buf_printf(out, "%*sprotocol: %u\n", in, "", p->protocol);
 	}
+}
+
+static void
+print_uint(struct buf *out, uint32_t v)
+{
+	buf_printf(out, " %u\n", (unsigned)v);
+}
+
+static void
+print_drop_min(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_uint(out, c->alerts.drop_min);
+}
+
+/* The shortest text that reads back as the same double. */
+static void
+print_drop_ratio(const struct config *c, struct buf *out, int indent)
+{
+	char s[40];
+	double v = c->alerts.drop_ratio;
+	(void)indent;
+	for (int prec = 1; prec <= 17; prec++) {
+		snprintf(s, sizeof(s), "%.*g", prec, v);
+		if (strtod(s, NULL) == v)
+			break;
+	}
+	buf_printf(out, " %s\n", s);
+}
+
+static void
+print_drop_window(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_duration(out, c->alerts.drop_window_ms);
+}
+
+static void
+print_count_margin(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_uint(out, c->alerts.count_margin);
+}
+
+static void
+print_max_hosts(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_uint(out, c->alerts.max_hosts);
+}
+
+static void
+print_stale_after(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_uint(out, c->alerts.stale_after);
+}
+
+static void
+print_resend_interval(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_duration(out, c->alerts.resend_interval_ms);
+}
+
+static void
+print_resolved_retention(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_duration(out, c->alerts.resolved_retention_ms);
+}
+
+static void
+alertmanager_url_item(const struct config *c, size_t i, struct buf *out)
+{
+	print_string(out, c->alertmanager_urls[i]);
+}
+
+static void
+print_alertmanager_urls(const struct config *c, struct buf *out, int indent)
+{
+	print_list(out, indent, c->n_alertmanager_urls, c, alertmanager_url_item);
+}
+
+static void
+print_alertmanager_timeout(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_duration(out, c->alertmanager_timeout_ms);
+}
+
+/* Quoted, so that "" (no state file) reads back as itself, not as a missing
+ * value. */
+static void
+print_quoted(struct buf *out, const char *s)
+{
+	buf_putc(out, ' ');
+	print_string(out, s != NULL ? s : "");
+	buf_putc(out, '\n');
+}
+
+static void
+print_state_file(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_quoted(out, c->state_file);
+}
+
+static void
+print_external_url(const struct config *c, struct buf *out, int indent)
+{
+	(void)indent;
+	print_quoted(out, c->external_url);
 }
 
 static void

@@ -14,6 +14,7 @@
 
 #include "kmswatch/http.h"
 #include "kmswatch/log.h"
+#include "kmswatch/runbooks.h"
 
 #define CT_TEXT        "text/plain; charset=utf-8"
 #define CT_HTML        "text/html; charset=utf-8"
@@ -40,6 +41,8 @@ struct http {
 	struct snapshot *current;
 	struct http_request *pending;
 	bool stopping;
+	char *runbooks; /* the runbooks page, rendered once */
+	size_t runbooks_len;
 };
 
 static struct snapshot *
@@ -148,6 +151,74 @@ http_status_page(struct http *h, struct MHD_Connection *conn)
 	enum MHD_Result rc = http_serve_body(conn, &s->status, CT_HTML);
 	snapshot_unref(s);
 	return rc;
+}
+
+static enum MHD_Result
+http_alerts(struct http *h, struct MHD_Connection *conn)
+{
+	struct snapshot *s = http_current(h);
+	if (s == NULL)
+		return http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n");
+	enum MHD_Result rc = http_serve_body(conn, &s->alerts, "application/json");
+	snapshot_unref(s);
+	return rc;
+}
+
+/* True for a line that is exactly <a id="NAME"></a> with NAME made of
+ * [a-z0-9_-]: safe to pass through as HTML. */
+static bool
+http_anchor_line(const char *p, size_t n)
+{
+	static const char head[] = "<a id=\"", tail[] = "\"></a>";
+	size_t h = sizeof(head) - 1, t = sizeof(tail) - 1;
+	if (n <= h + t || strncmp(p, head, h) != 0 || strncmp(p + n - t, tail, t) != 0)
+		return false;
+	for (size_t i = h; i < n - t; i++)
+		if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+		      p[i] == '_'))
+			return false;
+	return true;
+}
+
+/* The runbooks as a page: the markdown as preformatted text, with the
+ * anchors it carries (lines of the form <a id="..."></a>) kept as HTML so
+ * that every alert's runbook_url lands on its section. */
+static void
+http_render_runbooks(struct http *h)
+{
+	struct buf b;
+	buf_init(&b, 4 * runbooks_md_len + 4096);
+	buf_puts(&b,
+	         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>kmswatch "
+	         "runbooks</title><style>body{font-family:sans-serif;margin:2em}pre{white-space:"
+	         "pre-wrap;max-width:60em}</style></head><body><pre>\n");
+	const char *p = (const char *)runbooks_md;
+	while (*p != '\0') {
+		size_t n = strcspn(p, "\n");
+		if (http_anchor_line(p, n)) {
+			buf_append(&b, p, n);
+		} else {
+			for (size_t i = 0; i < n; i++) {
+				switch (p[i]) {
+				case '<':
+					buf_puts(&b, "&lt;");
+					break;
+				case '>':
+					buf_puts(&b, "&gt;");
+					break;
+				case '&':
+					buf_puts(&b, "&amp;");
+					break;
+				default:
+					buf_putc(&b, p[i]);
+				}
+			}
+		}
+		buf_putc(&b, '\n');
+		p += n + (p[n] == '\n');
+	}
+	buf_puts(&b, "</pre></body></html>\n");
+	h->runbooks = (char *)buf_steal(&b, &h->runbooks_len);
 }
 
 static enum MHD_Result
@@ -299,6 +370,13 @@ http_handler(void *cls, struct MHD_Connection *conn, const char *url, const char
 	} else if (strcmp(url, "/-/ready") == 0) {
 		if (get)
 			return http_ready(h, conn);
+	} else if (strcmp(url, "/alerts") == 0) {
+		if (get)
+			return http_alerts(h, conn);
+	} else if (strcmp(url, "/runbooks") == 0) {
+		if (get)
+			return http_send(conn, MHD_HTTP_OK, CT_HTML, h->runbooks, h->runbooks_len,
+			                 false, NULL);
 	} else if (strcmp(url, "/probe") == 0) {
 		if (get)
 			return http_probe(h, req);
@@ -415,6 +493,7 @@ http_new(const struct config *cfg, struct loop *l, http_job_cb jobs, void *arg, 
 	h->jobs = jobs;
 	h->jobs_arg = arg;
 	pthread_mutex_init(&h->lock, NULL);
+	http_render_runbooks(h);
 	h->daemons = calloc(cfg->n_listen ? cfg->n_listen : 1, sizeof(*h->daemons));
 	if (h->daemons == NULL)
 		fatal("http");
@@ -474,6 +553,7 @@ http_free(struct http *h)
 		MHD_stop_daemon(h->daemons[i]);
 	free(h->daemons);
 	snapshot_unref(h->current);
+	free(h->runbooks);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -11,16 +11,24 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "kmswatch/alertjson.h"
+#include "kmswatch/alerts.h"
 #include "kmswatch/config.h"
 #include "kmswatch/dns.h"
 #include "kmswatch/http.h"
 #include "kmswatch/log.h"
 #include "kmswatch/loop.h"
+#include "kmswatch/notify.h"
+#include "kmswatch/persist.h"
 #include "kmswatch/results.h"
 #include "kmswatch/scheduler.h"
+#include "kmswatch/statefile.h"
 
 #define DEFAULT_CONFIG   "/etc/kmswatch/kmswatch.yml"
 #define MAX_LISTEN_FLAGS 16
+/* The state file is rewritten at once when an alert starts or resolves, and
+ * otherwise (new counts) at most this often. */
+#define STATE_WRITE_INTERVAL_MS 10000
 
 struct options {
 	const char *command;
@@ -38,7 +46,22 @@ struct engine {
 	struct results *res;
 	struct scheduler *sched;
 	struct http *http;
+	struct alerts alerts;
+	struct notify *notify;   /* NULL without alertmanager.urls */
+	struct statefile *state; /* NULL without state_file */
+	int64_t start_ms;
+	uint64_t pushed_generation;
+	int64_t last_push_ms;
+	uint64_t saved_generation;
+	uint64_t saved_rounds;
+	int64_t last_save_ms;
 };
+
+static int64_t
+wall_ms(void)
+{
+	return (int64_t)(loop_wall_time() * 1000.0);
+}
 
 static void
 usage(FILE *f)
@@ -168,6 +191,13 @@ load_config(const struct options *o, bool plain)
 			if ((c->listen[i] = strdup(o->listen[i])) == NULL)
 				fatal("config");
 		c->n_listen = o->n_listen;
+		if (config_update_external_url(c) == -1) {
+			log_error(
+			    "web.external_url: cannot derive it from this host's name; set it "
+			    "in the configuration");
+			config_free(c);
+			return NULL;
+		}
 	}
 	if (c->n_domains == 0 && c->n_hosts == 0)
 		log_warnx("config: no DNS domains and no static hosts: nothing to watch");
@@ -185,12 +215,140 @@ same_listen(const struct config *a, const struct config *b)
 	return true;
 }
 
+/* What must survive a restart: the count history and the firing alerts. */
+static void
+engine_export(struct engine *e, struct persist_state *st)
+{
+	results_export(e->res, st);
+	size_t n = alerts_firing(&e->alerts);
+	st->alerts = calloc(n ? n : 1, sizeof(*st->alerts));
+	if (st->alerts == NULL)
+		fatal("state");
+	for (size_t i = 0; i < e->alerts.n; i++) {
+		const struct alert *a = &e->alerts.a[i];
+		if (a->ends_at_ms != 0)
+			continue;
+		st->alerts[st->n_alerts].fingerprint = strdup(a->fingerprint);
+		if (st->alerts[st->n_alerts].fingerprint == NULL)
+			fatal("state");
+		st->alerts[st->n_alerts++].starts_at_ms = a->starts_at_ms;
+	}
+}
+
+/* Evaluates the alerts, pushes and saves what changed, and publishes a new
+ * snapshot. Runs on the engine thread after every batch of results. */
 static void
 engine_publish(void *arg)
 {
 	struct engine *e = arg;
-	if (e->http != NULL)
-		http_publish(e->http, results_snapshot(e->res));
+	const struct config *c = e->cfg;
+	int64_t now = wall_ms();
+	/* Until the first cycle has ended nothing is known; alerts restored from
+	 * the state file stand as they are. */
+	if (e->res->stats.ready) {
+		struct alerts_input in = {
+		    .res = e->res,
+		    .now_ms = now,
+		    .start_ms = e->start_ms,
+		    .settled = c->n_products == 0 || e->res->stats.kms_rounds_total > 0,
+		};
+		alerts_evaluate(&e->alerts, &in);
+	}
+	alerts_expire(&e->alerts, now, c->alerts.resolved_retention_ms);
+
+	if (e->notify != NULL && e->alerts.n > 0 &&
+	    (e->alerts.generation != e->pushed_generation ||
+	     now - e->last_push_ms >= (int64_t)c->alerts.resend_interval_ms)) {
+		/* Like Prometheus: a firing alert is valid for a few resend
+		 * periods, so Alertmanager keeps it if the agent goes quiet
+		 * briefly, and resolves it if the agent is gone for good. */
+		uint64_t period = c->interval_ms > c->alerts.resend_interval_ms
+		                      ? c->interval_ms
+		                      : c->alerts.resend_interval_ms;
+		size_t len;
+		char *body = alertjson_render(&e->alerts, c->external_url, true,
+		                              now + 4 * (int64_t)period, &len);
+		notify_post(e->notify, body, len);
+		free(body);
+		e->pushed_generation = e->alerts.generation;
+		e->last_push_ms = now;
+	}
+
+	/* Saved at once when an alert starts or resolves and when a round of
+	 * activation probes completes; otherwise at most every 10 seconds. */
+	if (e->state != NULL && (e->alerts.generation != e->saved_generation ||
+	                         e->res->stats.kms_rounds_total != e->saved_rounds ||
+	                         now - e->last_save_ms >= STATE_WRITE_INTERVAL_MS)) {
+		struct persist_state st;
+		engine_export(e, &st);
+		statefile_submit(e->state, &st);
+		e->saved_generation = e->alerts.generation;
+		e->saved_rounds = e->res->stats.kms_rounds_total;
+		e->last_save_ms = now;
+	}
+
+	if (e->http != NULL) {
+		struct statefile_stats sst;
+		if (e->state != NULL)
+			statefile_get_stats(e->state, &sst);
+		struct snapshot_extras x = {.alerts = &e->alerts,
+		                            .external_url = c->external_url,
+		                            .notify = e->notify,
+		                            .state = e->state != NULL ? &sst : NULL};
+		http_publish(e->http, results_snapshot(e->res, &x));
+	}
+}
+
+/* Reads the state file at start: the count history and the alerts that were
+ * firing, so that a restart neither forgets a drop nor invents one. */
+static void
+engine_restore(struct engine *e)
+{
+	if (e->cfg->state_file[0] == '\0')
+		return;
+	struct persist_state st;
+	char err[512];
+	memset(&st, 0, sizeof(st));
+	int rc = persist_read(e->cfg->state_file, &st, err, sizeof(err));
+	if (rc == 1) {
+		log_info("state file %s does not exist yet; starting without history",
+		         e->cfg->state_file);
+		return;
+	}
+	if (rc == -1) {
+		log_warnx("state file %s is unusable (%s); moved aside to %s.corrupt, starting "
+		          "without history",
+		          e->cfg->state_file, err, e->cfg->state_file);
+		persist_quarantine(e->cfg->state_file);
+		return;
+	}
+	log_info("state file %s: %zu count histories, %zu firing alerts restored",
+	         e->cfg->state_file, st.n_series, st.n_alerts);
+	for (size_t i = 0; i < st.n_alerts; i++)
+		alerts_restore(&e->alerts, st.alerts[i].fingerprint, st.alerts[i].starts_at_ms);
+	results_restore(e->res, &st);
+	persist_state_free(&st);
+}
+
+/* (Re)creates the Alertmanager push and the state file writer for c. */
+static void
+engine_outputs(struct engine *e, const struct config *c)
+{
+	notify_free(e->notify);
+	e->notify = c->n_alertmanager_urls > 0
+	                ? notify_new(e->loop, c->alertmanager_urls, c->n_alertmanager_urls,
+	                             c->alertmanager_timeout_ms)
+	                : NULL;
+	e->pushed_generation = e->alerts.generation - 1;
+	if (e->state != NULL) {
+		struct persist_state st;
+		engine_export(e, &st);
+		statefile_free(e->state, &st);
+		e->state = NULL;
+	}
+	if (c->state_file[0] != '\0')
+		e->state = statefile_new(c->state_file);
+	e->saved_generation = e->alerts.generation - 1;
 }
 
 /* Returns 0 when the new configuration was taken, -1 when the old one stays. */
@@ -218,6 +376,7 @@ engine_reload(struct engine *e, char *msg, size_t len)
 		log_warnx("config: web.listen changed; the new addresses take effect at restart");
 	config_free(e->cfg);
 	e->cfg = c;
+	engine_outputs(e, c);
 	e->res->stats.last_reload_ok = true;
 	e->res->stats.last_reload_success = loop_wall_time();
 	engine_publish(e);
@@ -341,11 +500,13 @@ serve(struct options *o)
 	if (e.cfg == NULL)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
-	if (dns_library_init() == -1) {
-		log_error("c-ares initialisation failed");
+	if (dns_library_init() == -1 || notify_library_init() == -1) {
+		log_error("c-ares or libcurl initialisation failed");
 		config_free(e.cfg);
 		return 1;
 	}
+	alerts_init(&e.alerts);
+	e.start_ms = wall_ms();
 	if ((e.loop = loop_new()) == NULL) {
 		log_warn("event loop");
 		goto out;
@@ -356,6 +517,8 @@ serve(struct options *o)
 		goto out;
 	}
 	e.res = results_new(e.cfg);
+	engine_restore(&e);
+	engine_outputs(&e, e.cfg);
 	e.http = http_new(e.cfg, e.loop, engine_job, &e, err, sizeof(err));
 	if (e.http == NULL) {
 		log_error("%s", err);
@@ -377,9 +540,18 @@ out:
 	http_free(e.http);
 	e.http = NULL;
 	sched_free(e.sched);
+	if (e.state != NULL) {
+		/* The last word on disk is the state at the stop. */
+		struct persist_state st;
+		engine_export(&e, &st);
+		statefile_free(e.state, &st);
+	}
+	notify_free(e.notify);
+	alerts_free(&e.alerts);
 	results_free(e.res);
 	loop_free(e.loop);
 	config_free(e.cfg);
+	notify_library_cleanup();
 	dns_library_cleanup();
 	log_info("stopped");
 	return rc;

@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kmswatch/alertjson.h"
+#include "kmswatch/alerts.h"
 #include "kmswatch/epid.h"
 #include "kmswatch/expo.h"
 #include "kmswatch/log.h"
 #include "kmswatch/loop.h"
+#include "kmswatch/notify.h"
 #include "kmswatch/results.h"
+#include "kmswatch/statefile.h"
 
 /* Caps what one rendering may take; far above what the configured limits
  * (domains, resolvers, 1024 records a lookup) can produce. */
@@ -85,7 +89,15 @@ kms_clear(struct kms_state *k)
 {
 	free(k->host);
 	free(k->product);
+	free(k->epid);
+	free(k->prev_epid);
 	memset(k, 0, sizeof(*k));
+}
+
+static char *
+xstrdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
 }
 
 struct results *
@@ -115,6 +127,8 @@ results_free(struct results *r)
 	for (size_t i = 0; i < r->n_kms; i++)
 		kms_clear(&r->kms[i]);
 	free(r->kms);
+	persist_state_free(&r->restore);
+	free(r->restore_taken);
 	free(r);
 }
 
@@ -362,6 +376,91 @@ kms_cmp(const void *a, const void *b)
 	return strcmp(x->product, y->product);
 }
 
+static int
+series_cmp(const void *a, const void *b)
+{
+	const struct persist_series *x = a, *y = b;
+	int c = strcmp(x->host, y->host);
+	if (c != 0)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return strcmp(x->product, y->product);
+}
+
+/* Seeds a new state from the state file, if it has the series. */
+static void
+results_take_restored(struct results *r, struct kms_state *k)
+{
+	if (r->restore.n_series == 0)
+		return;
+	struct persist_series key = {.host = k->host, .port = k->port, .product = k->product};
+	struct persist_series *ps =
+	    bsearch(&key, r->restore.series, r->restore.n_series, sizeof(key), series_cmp);
+	if (ps == NULL || r->restore_taken[ps - r->restore.series])
+		return;
+	r->restore_taken[ps - r->restore.series] = true;
+	k->hist = ps->history;
+	history_set_window(&k->hist, r->cfg->alerts.drop_window_ms);
+	k->epid = ps->epid;
+	k->prev_epid = ps->prev_epid;
+	k->epid_changed_ms = ps->epid_changed_ms;
+	k->last_success_ms = ps->last_success_ms;
+	ps->epid = ps->prev_epid = NULL;
+}
+
+void
+results_restore(struct results *r, struct persist_state *st)
+{
+	persist_state_free(&r->restore);
+	free(r->restore_taken);
+	r->restore = *st;
+	memset(st, 0, sizeof(*st));
+	if (r->restore.n_series > 1)
+		qsort(r->restore.series, r->restore.n_series, sizeof(*r->restore.series),
+		      series_cmp);
+	r->restore_taken = xcalloc(r->restore.n_series, sizeof(*r->restore_taken));
+}
+
+void
+results_export(const struct results *r, struct persist_state *st)
+{
+	size_t n = r->n_kms + r->restore.n_series;
+	memset(st, 0, sizeof(*st));
+	st->series = xcalloc(n, sizeof(*st->series));
+	for (size_t i = 0; i < r->n_kms; i++) {
+		const struct kms_state *k = &r->kms[i];
+		if (!k->hist.have_last && k->epid == NULL && k->last_success_ms == 0)
+			continue;
+		st->series[st->n_series++] = (struct persist_series){
+		    .host = xstrdup(k->host),
+		    .port = k->port,
+		    .product = xstrdup(k->product),
+		    .history = k->hist,
+		    .epid = xstrdup_or_null(k->epid),
+		    .prev_epid = xstrdup_or_null(k->prev_epid),
+		    .epid_changed_ms = k->epid_changed_ms,
+		    .last_success_ms = k->last_success_ms,
+		};
+	}
+	/* Series not yet probed again keep their history until they are. */
+	for (size_t i = 0; i < r->restore.n_series; i++) {
+		const struct persist_series *ps = &r->restore.series[i];
+		if (r->restore_taken[i])
+			continue;
+		st->series[st->n_series++] = (struct persist_series){
+		    .host = xstrdup(ps->host),
+		    .port = ps->port,
+		    .product = xstrdup(ps->product),
+		    .history = ps->history,
+		    .epid = xstrdup_or_null(ps->epid),
+		    .prev_epid = xstrdup_or_null(ps->prev_epid),
+		    .epid_changed_ms = ps->epid_changed_ms,
+		    .last_success_ms = ps->last_success_ms,
+		};
+	}
+}
+
 void
 results_rebuild_kms(struct results *r)
 {
@@ -378,16 +477,26 @@ results_rebuild_kms(struct results *r)
 			                          .resolver = r->targets[t].resolver};
 		}
 	qsort(k, n, sizeof(*k), kms_cmp);
-	for (i = 0; i < n && r->n_kms > 0; i++) {
-		const struct kms_state *old = bsearch(&k[i], r->kms, r->n_kms, sizeof(*k), kms_cmp);
-		if (old == NULL)
+	for (i = 0; i < n; i++) {
+		struct kms_state *old =
+		    r->n_kms > 0 ? bsearch(&k[i], r->kms, r->n_kms, sizeof(*k), kms_cmp) : NULL;
+		history_init(&k[i].hist, c->alerts.drop_window_ms);
+		if (old != NULL) {
+			k[i].checked = old->checked;
+			k[i].out = old->out;
+			k[i].outdated = old->outdated;
+			k[i].have_data = old->have_data;
+			k[i].last = old->last;
+			k[i].last_success_ms = old->last_success_ms;
+			k[i].hist = old->hist;
+			history_set_window(&k[i].hist, c->alerts.drop_window_ms);
+			k[i].epid = old->epid;
+			k[i].prev_epid = old->prev_epid;
+			k[i].epid_changed_ms = old->epid_changed_ms;
+			old->epid = old->prev_epid = NULL;
 			continue;
-		k[i].checked = old->checked;
-		k[i].out = old->out;
-		k[i].outdated = old->outdated;
-		k[i].have_data = old->have_data;
-		k[i].last = old->last;
-		k[i].last_success = old->last_success;
+		}
+		results_take_restored(r, &k[i]);
 	}
 	for (i = 0; i < r->n_kms; i++)
 		kms_clear(&r->kms[i]);
@@ -404,9 +513,19 @@ results_set_kms(struct results *r, struct kms_state *k, const struct probe_outco
 	k->out = *out;
 	k->outdated = outdated;
 	if (out->kms == PROBE_KMS_OK) {
+		int64_t now = (int64_t)(loop_wall_time() * 1000.0);
 		k->have_data = true;
 		k->last = out->resp;
-		k->last_success = loop_wall_time();
+		k->last_success_ms = now;
+		history_add(&k->hist, now, out->resp.count);
+		if (k->epid != NULL && strcmp(k->epid, out->resp.epid) != 0) {
+			free(k->prev_epid);
+			k->prev_epid = k->epid;
+			k->epid = NULL;
+			k->epid_changed_ms = now;
+		}
+		if (k->epid == NULL)
+			k->epid = xstrdup(out->resp.epid);
 	}
 	r->stats.probes_total[PROBE_KIND_KMS][out->kms]++;
 }
@@ -638,7 +757,7 @@ render_kms(struct expo *e, const struct results *r, const struct config *c,
 		if (!kms_visible(r, k))
 			continue;
 		snprintf(port, sizeof(port), "%u", (unsigned)k->port);
-		expo_samplef(e, k->last_success, KMS_LABELS(k, port), NULL);
+		expo_samplef(e, (double)k->last_success_ms / 1000.0, KMS_LABELS(k, port), NULL);
 	}
 
 	expo_family(e, "kms_host_license_status", EXPO_STATESET,
@@ -811,8 +930,63 @@ render_agent(struct expo *e, const struct results *r)
 		expo_samplef(e, (double)by_source[k], "source", source_names[k], NULL);
 }
 
+static void
+render_alerts(struct expo *e, const struct snapshot_extras *x)
+{
+	expo_family(e, "kms_alert", EXPO_GAUGE,
+	            "1 per alert the agent evaluates as firing, with its name, severity, the error "
+	            "code a client would report and the labels that identify the instance "
+	            "(domain, resolver, host, port, product). GET /alerts has the texts.");
+	if (x->alerts != NULL)
+		for (size_t i = 0; i < x->alerts->n; i++) {
+			const struct alert *a = &x->alerts->a[i];
+			if (a->ends_at_ms != 0)
+				continue;
+			struct expo_label l[3 + ALERT_MAX_LABELS];
+			size_t n = 0;
+			l[n++] = (struct expo_label){"alertname", diag_alert_name(a->kind)};
+			l[n++] = (struct expo_label){"severity", diag_alert_severity(a->kind)};
+			l[n++] = (struct expo_label){"code", a->text.code};
+			for (size_t k = 0; k < a->n_labels; k++)
+				l[n++] = (struct expo_label){a->labels[k].name, a->labels[k].value};
+			expo_sample(e, l, n, 1);
+		}
+	if (x->notify != NULL) {
+		struct notify_stats st;
+		size_t n = notify_count(x->notify);
+		expo_family(e, "kms_agent_alertmanager_notifications_total", EXPO_COUNTER,
+		            "Alert batches Alertmanager accepted, by configured URL.");
+		for (size_t i = 0; i < n; i++) {
+			notify_get_stats(x->notify, i, &st);
+			expo_samplef(e, (double)st.sent, "url", st.url, NULL);
+		}
+		expo_family(e, "kms_agent_alertmanager_notifications_failed_total", EXPO_COUNTER,
+		            "Alert batches that failed to reach Alertmanager (they are retried).");
+		for (size_t i = 0; i < n; i++) {
+			notify_get_stats(x->notify, i, &st);
+			expo_samplef(e, (double)st.failed, "url", st.url, NULL);
+		}
+		expo_family(e, "kms_agent_alertmanager_last_success_timestamp_seconds", EXPO_GAUGE,
+		            "When Alertmanager last accepted a batch (0 if never).");
+		for (size_t i = 0; i < n; i++) {
+			notify_get_stats(x->notify, i, &st);
+			expo_samplef(e, st.last_success, "url", st.url, NULL);
+		}
+	}
+	if (x->state != NULL) {
+		expo_family(e, "kms_agent_state_file_last_write_successful", EXPO_GAUGE,
+		            "1 if the last write of the state file (count history, firing alerts) "
+		            "succeeded.");
+		expo_samplef(e, x->state->last_ok, NULL);
+		expo_family(e, "kms_agent_state_file_write_failures_total", EXPO_COUNTER,
+		            "Writes of the state file that failed.");
+		expo_samplef(e, (double)x->state->failures, NULL);
+	}
+}
+
 static char *
-render_metrics(const struct results *r, enum expo_format format, size_t *len)
+render_metrics(const struct results *r, const struct snapshot_extras *x, enum expo_format format,
+               size_t *len)
 {
 	struct buf out;
 	buf_init(&out, RESULTS_MAX_RENDER);
@@ -821,6 +995,7 @@ render_metrics(const struct results *r, enum expo_format format, size_t *len)
 	render_discovery(&e, r);
 	render_reachability(&e, r);
 	render_kms(&e, r, r->cfg, r->kms, r->n_kms);
+	render_alerts(&e, x);
 	render_agent(&e, r);
 	expo_finish(&e);
 	if (out.overflow)
@@ -866,8 +1041,41 @@ html_cell(struct buf *b, const char *s, const char *cls)
 	buf_puts(b, "</td>");
 }
 
+static void
+render_status_alerts(struct buf *b, const struct snapshot_extras *x)
+{
+	size_t firing = x->alerts != NULL ? alerts_firing(x->alerts) : 0;
+	buf_printf(b, "<h2>Firing alerts (%zu)</h2>\n", firing);
+	if (firing == 0) {
+		buf_puts(b, "<p>None.</p>\n");
+		return;
+	}
+	buf_puts(b, "<table><tr><th>alert</th><th>severity</th><th>code</th><th>summary</th>"
+	            "<th>what to do</th><th>since</th></tr>\n");
+	for (size_t i = 0; i < x->alerts->n; i++) {
+		const struct alert *a = &x->alerts->a[i];
+		if (a->ends_at_ms != 0)
+			continue;
+		char since[40];
+		alertjson_time(a->starts_at_ms, since, sizeof(since));
+		buf_puts(b, "<tr><td><a href=\"/runbooks#");
+		html_escape(b, diag_alert_anchor(a->kind));
+		buf_puts(b, "\">");
+		html_escape(b, diag_alert_name(a->kind));
+		buf_puts(b, "</a></td>");
+		html_cell(b, diag_alert_severity(a->kind),
+		          strcmp(diag_alert_severity(a->kind), "critical") == 0 ? "bad" : NULL);
+		html_cell(b, a->text.code, NULL);
+		html_cell(b, a->text.summary, NULL);
+		html_cell(b, a->text.remedy, NULL);
+		html_cell(b, since, NULL);
+		buf_puts(b, "</tr>\n");
+	}
+	buf_puts(b, "</table>\n");
+}
+
 static char *
-render_status(const struct results *r, size_t *len)
+render_status(const struct results *r, const struct snapshot_extras *x, size_t *len)
 {
 	const struct config *c = r->cfg;
 	struct buf b;
@@ -884,6 +1092,7 @@ render_status(const struct results *r, size_t *len)
 	           KMSWATCH_VERSION, KMSWATCH_REVISION,
 	           r->stats.ready ? "Ready" : "Waiting for the first cycle",
 	           (unsigned long long)r->stats.cycles_total);
+	render_status_alerts(&b, x);
 
 	buf_puts(&b, "<h2>DNS discovery (_vlmcs._tcp)</h2>\n<table><tr><th>domain</th>"
 	             "<th>resolver</th><th>result</th><th>records</th><th>consistent</th></tr>\n");
@@ -962,17 +1171,30 @@ render_status(const struct results *r, size_t *len)
 }
 
 struct snapshot *
-results_snapshot(const struct results *r)
+results_snapshot(const struct results *r, const struct snapshot_extras *x)
 {
+	static const struct snapshot_extras none;
+	if (x == NULL)
+		x = &none;
 	struct snapshot *s = snapshot_new();
 	size_t len;
 	char *data;
 	s->ready = r->stats.ready;
-	data = render_metrics(r, EXPO_TEXT_004, &len);
+	data = render_metrics(r, x, EXPO_TEXT_004, &len);
 	snapshot_body_set(&s->metrics, data, len);
-	data = render_metrics(r, EXPO_OPENMETRICS, &len);
+	data = render_metrics(r, x, EXPO_OPENMETRICS, &len);
 	snapshot_body_set(&s->openmetrics, data, len);
-	data = render_status(r, &len);
+	data = render_status(r, x, &len);
 	snapshot_body_set(&s->status, data, len);
+	if (x->alerts != NULL) {
+		data = alertjson_render(x->alerts, x->external_url ? x->external_url : "", false, 0,
+		                        &len);
+	} else {
+		data = strdup("[]");
+		len = 2;
+		if (data == NULL)
+			fatal("snapshot");
+	}
+	snapshot_body_set(&s->alerts, data, len);
 	return s;
 }

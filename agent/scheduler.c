@@ -327,6 +327,7 @@ sched_kms_done(void *arg, const struct probe_outcome *out)
 	sched_start_ready(s);
 	if (s->kms_done == s->res->n_kms) {
 		s->kms_running = false;
+		s->res->stats.kms_rounds_total++;
 		sched_publish_now(s);
 	}
 }
@@ -422,7 +423,7 @@ sched_ondemand_done(void *arg, const struct probe_outcome *out)
 	if (out->kms == PROBE_KMS_OK) {
 		k->have_data = true;
 		k->last = out->resp;
-		k->last_success = loop_wall_time();
+		k->last_success_ms = (int64_t)(loop_wall_time() * 1000.0);
 	}
 	o->cb(o->arg, k);
 	if (o->prev != NULL)

@@ -42,6 +42,7 @@ snapshot_unref(struct snapshot *s)
 	snapshot_body_free(&s->metrics);
 	snapshot_body_free(&s->openmetrics);
 	snapshot_body_free(&s->status);
+	snapshot_body_free(&s->alerts);
 	free(s);
 }
 

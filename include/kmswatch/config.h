@@ -24,6 +24,10 @@
 #define CONFIG_GUID_LEN        36 /* 8-4-4-4-12 hex digits */
 #define CONFIG_WORKSTATION_MAX 63 /* characters the KMS request holds */
 
+#define CONFIG_MAX_ALERTMANAGERS 16   /* alertmanager.urls */
+#define CONFIG_URL_MAX           2048 /* characters in any URL */
+#define CONFIG_STATE_FILE        "/var/lib/kmswatch/state"
+
 struct config_resolver {
 	char *name;    /* label value: "system", "127.0.0.1:5353", "[::1]:53" (port always shown) */
 	bool system;   /* use /etc/resolv.conf */
@@ -48,6 +52,20 @@ struct config_product {
 	bool preset;             /* unchanged preset: printed by name */
 };
 
+/* The thresholds of the alerts the agent evaluates (alerts: in the file). */
+struct config_alerts {
+	/* KMSCountDropped: a count fell by >= drop_min, or by >= drop_ratio below
+	 * its maximum over drop_window_ms. 0 turns that test off; not both are 0. */
+	uint32_t drop_min;           /* 0..1000; default 5 */
+	double drop_ratio;           /* 0, or 0 < r < 1; default 0.2 */
+	uint64_t drop_window_ms;     /* 1m..90d; default 24h */
+	uint32_t count_margin;       /* KMSCountNearThreshold: count < N + margin; default 5 */
+	uint32_t max_hosts;          /* KMSTooManyHosts: SRV hosts per domain; 0 = no limit */
+	uint32_t stale_after;        /* KMSProbeStale: probe intervals without success; default 3 */
+	uint64_t resend_interval_ms; /* firing alerts re-sent to Alertmanager; default 1m */
+	uint64_t resolved_retention_ms; /* resolved alerts kept and re-sent; default 15m */
+};
+
 struct config {
 	char *path;           /* where it was read from */
 	uint64_t interval_ms; /* discovery and reachability cycle; default 60000 */
@@ -67,6 +85,18 @@ struct config {
 	/* Default: windows-10-11, windows-server-2022, office-ltsc-2021. */
 	struct config_product *products;
 	size_t n_products; /* 0: no activation probes */
+	struct config_alerts alerts;
+	/* "scheme://host[:port][/path]": lower-case scheme and host, no default
+	 * port, no trailing slash; the agent POSTs to URL/api/v2/alerts. */
+	char **alertmanager_urls;
+	size_t n_alertmanager_urls;       /* 0 (default): no direct push */
+	uint64_t alertmanager_timeout_ms; /* per request; default 10s */
+	char *state_file;                 /* absolute path; "" when disabled; never NULL */
+	/* The base URL of this agent for alert links, in the form of
+	 * alertmanager_urls. "" in the file means http://<gethostname()>:<port of
+	 * listen[0]>, so it is never empty after loading. */
+	char *external_url;
+	bool external_url_auto; /* external_url was derived, not given */
 };
 
 /* Loads and validates; returns NULL and appends "file:line:col: message\n"
@@ -106,5 +136,10 @@ int config_derive_cmid(const char *machine_id, char out[CONFIG_GUID_LEN + 1]);
  * else (an empty or "uninitialized" file is not a machine id yet). Returns
  * -1 if the file cannot be read or holds no machine id. */
 int config_read_machine_id(const char *path, char out[33]);
+
+/* After listen changed (the --web.listen-address flag), derives external_url
+ * again from the new listen[0] if the file left it empty; returns -1, leaving
+ * it as it was, if this machine's host name does not make a valid URL. */
+int config_update_external_url(struct config *c);
 
 #endif

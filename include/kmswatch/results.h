@@ -13,6 +13,8 @@
 
 #include "kmswatch/config.h"
 #include "kmswatch/dns.h"
+#include "kmswatch/history.h"
+#include "kmswatch/persist.h"
 #include "kmswatch/probe.h"
 #include "kmswatch/snapshot.h"
 
@@ -64,9 +66,14 @@ struct kms_state {
 	bool outdated;            /* the host refused v5/v6 with 0x8007000D */
 	bool have_data;           /* last holds the latest successful answer */
 	struct kms_response last;
-	double last_success; /* wall clock of that answer */
-	struct probe *probe; /* in flight, owned by the scheduler */
-	bool fallback;       /* the probe in flight is the v4 retry */
+	int64_t last_success_ms; /* wall clock of that answer; 0: never */
+	/* What survives restarts through the state file. */
+	struct history hist;     /* counts over the drop window */
+	char *epid;              /* the latest ePID, NULL if none seen */
+	char *prev_epid;         /* the one before the last change */
+	int64_t epid_changed_ms; /* 0: never changed */
+	struct probe *probe;     /* in flight, owned by the scheduler */
+	bool fallback;           /* the probe in flight is the v4 retry */
 };
 
 struct agent_stats {
@@ -76,6 +83,7 @@ struct agent_stats {
 	double cycle_duration_s;
 	double last_cycle_end; /* wall clock; 0 before the first cycle ends */
 	uint64_t cycles_total;
+	uint64_t kms_rounds_total; /* completed activation probe rounds */
 	bool ready;
 	unsigned in_flight;
 	/* Indexed by kind, then by the kind's result enum. */
@@ -89,6 +97,10 @@ struct results {
 	size_t n_targets;
 	struct kms_state *kms; /* sorted by host, port, product index */
 	size_t n_kms;
+	/* Series read from the state file, waiting for their target and
+	 * product to enter the probe set (sorted like kms). */
+	struct persist_state restore;
+	bool *restore_taken; /* per restore series: moved into a state */
 	struct agent_stats stats;
 };
 
@@ -111,13 +123,31 @@ void results_rebuild_kms(struct results *r);
 /* Records an activation probe's outcome in k. */
 void results_set_kms(struct results *r, struct kms_state *k, const struct probe_outcome *out,
                      bool outdated);
+/* Takes over the series of a state file read at start. */
+void results_restore(struct results *r, struct persist_state *st);
+/* Fills st (caller frees with persist_state_free) with what must survive a
+ * restart: every series known now or still waiting to be restored. */
+void results_export(const struct results *r, struct persist_state *st);
 /* Renders the activation metrics of n states (for /probe). */
 char *results_render_kms(const struct config *cfg, const struct kms_state *k, size_t n,
                          size_t *len);
 /* 1 when every resolver with a definitive answer returned the same targets. */
 bool results_srv_consistent(const struct results *r, size_t domain);
-/* Renders the exposition, status page and readiness into a new snapshot. */
-struct snapshot *results_snapshot(const struct results *r);
+struct alerts;
+struct notify;
+struct statefile_stats;
+
+/* What a snapshot shows besides the results; any may be NULL. */
+struct snapshot_extras {
+	const struct alerts *alerts;
+	const char *external_url;
+	const struct notify *notify;         /* the Alertmanager push, if configured */
+	const struct statefile_stats *state; /* the state file writer, if enabled */
+};
+
+/* Renders the exposition, status page, alerts and readiness into a new
+ * snapshot. */
+struct snapshot *results_snapshot(const struct results *r, const struct snapshot_extras *x);
 const char *target_source_name(enum target_source s);
 
 #endif

@@ -23,6 +23,7 @@ struct snapshot {
 	struct snapshot_body metrics;     /* text format 0.0.4 */
 	struct snapshot_body openmetrics; /* OpenMetrics 1.0.0 */
 	struct snapshot_body status;      /* the HTML status page */
+	struct snapshot_body alerts;      /* firing alerts, Alertmanager JSON */
 };
 
 /* A snapshot with one reference, owned by the caller. */

@@ -2,14 +2,17 @@
  * The configuration module: defaults, every key, canonical printing against
  * golden files, round trips, every error with its exact position, the helper
  * parsers, the probe identity (CMID derivation, workstation name), products
- * (presets, overrides, definitions), and hostile input (huge, deeply nested,
- * malformed).
+ * (presets, overrides, definitions), the alert settings (thresholds,
+ * Alertmanager URLs, state file, external URL), and hostile input (huge,
+ * deeply nested, malformed).
  *
  * Set KMSWATCH_UPDATE_GOLDEN=1 to rewrite the golden files in tests/data/config from the
  * current output (then review the diff).
  */
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +29,23 @@
 
 #define ALLOWED_TOP                                                                                \
 	"(allowed: interval, timeout, concurrency, probe_interval, identity, dns, hosts, "         \
-	"products, web)"
+	"products, alerts, alertmanager, state_file, web)"
+#define ALLOWED_ALERTS                                                                             \
+	"(allowed: count_drop, count_margin, max_hosts, stale_after, resend_interval, "            \
+	"resolved_retention)"
+#define AM_RULE                                                                                    \
+	"; an Alertmanager URL is http:// or https://, a host, an optional port and an optional "  \
+	"path prefix (like http://127.0.0.1:9093)\n"
+#define EXT_RULE                                                                                   \
+	"; the external URL is http:// or https://, a host, an optional port and an optional "     \
+	"path (like https://kmswatch.example.com), or \"\" for http://<host name>:<port>\n"
+#define BAD_HOST                                                                                   \
+	"has an invalid host or port (a DNS name, an IPv4 address or a bracketed IPv6 address, "   \
+	"and a port of 1 to 65535)"
+#define RATIO_RANGE                                                                                \
+	"is out of range (more than 0 and less than 1, like 0.2 for 20%, or 0 to turn the ratio "  \
+	"test off)\n"
+#define FIXED_URL "http://kmswatch.example:9688"
 #define PRODUCT_KEYS                                                                               \
 	"(allowed: name, application, application_id, sku_id, kms_counted_id, required_count, "    \
 	"protocol)"
@@ -167,6 +186,42 @@ machine_workstation(char *out, size_t len)
 	local_domains_free(&local);
 }
 
+/* What an empty web.external_url must give on this machine for a port:
+ * http://<host name>:<port>, the host name in lower case like every URL host,
+ * and the port left out when it is 80. */
+static void
+machine_external_url(unsigned port, char *out, size_t len)
+{
+	char name[256];
+	cr_assert_eq(gethostname(name, sizeof(name)), 0, "gethostname: %s", strerror(errno));
+	name[sizeof(name) - 1] = '\0';
+	for (char *p = name; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (port == 80)
+		snprintf(out, len, "http://%s", name);
+	else
+		snprintf(out, len, "http://%s:%u", name, port);
+}
+
+/* Every alert setting at its default. */
+static void
+expect_alert_defaults(const struct config *c)
+{
+	cr_expect_eq(c->alerts.drop_min, 5);
+	cr_expect_eq(c->alerts.drop_ratio, 0.2);
+	cr_expect_eq(c->alerts.drop_window_ms, 24 * 3600 * 1000);
+	cr_expect_eq(c->alerts.count_margin, 5);
+	cr_expect_eq(c->alerts.max_hosts, 0);
+	cr_expect_eq(c->alerts.stale_after, 3);
+	cr_expect_eq(c->alerts.resend_interval_ms, 60 * 1000);
+	cr_expect_eq(c->alerts.resolved_retention_ms, 15 * 60 * 1000);
+	cr_expect_eq(c->n_alertmanager_urls, 0);
+	cr_expect_eq(c->alertmanager_timeout_ms, 10 * 1000);
+	cr_assert_not_null(c->state_file);
+	cr_expect_str_eq(c->state_file, "/var/lib/kmswatch/state");
+}
+
 /* A product of the configuration against the preset of the same name. */
 static void
 expect_preset(const struct config_product *cp, const char *name)
@@ -238,6 +293,11 @@ expect_defaults(const char *text)
 	expect_preset(&c->products[0], "windows-10-11");
 	expect_preset(&c->products[1], "windows-server-2022");
 	expect_preset(&c->products[2], "office-ltsc-2021");
+	expect_alert_defaults(c);
+	char url[512];
+	machine_external_url(CONFIG_WEB_PORT, url, sizeof(url));
+	cr_expect_str_eq(c->external_url, url);
+	cr_expect(c->external_url_auto);
 	config_free(c);
 	buf_free(&err);
 }
@@ -262,6 +322,19 @@ Test(config, defaults_from_empty_document_and_nulls)
 	expect_defaults("probe_interval:\nidentity:\nproducts: ~\n");
 	expect_defaults("identity:\n  cmid:\n  workstation: ~\n");
 	expect_defaults("identity: {cmid: auto, workstation: auto}\n");
+	expect_defaults("alerts:\nalertmanager:\nstate_file:\n");
+	expect_defaults("alerts:\n  count_drop:\n  count_margin: ~\n  max_hosts:\n  stale_after:\n"
+	                "  resend_interval:\n  resolved_retention:\n"
+	                "alertmanager:\n  urls:\n  timeout: ~\n"
+	                "web:\n  external_url:\n");
+	expect_defaults("alerts: {count_drop: {min: ~, ratio: ~, window: ~}}\n");
+	/* "" in quotes is not a missing value, but means the same here. */
+	expect_defaults("web: {external_url: \"\"}\n");
+	expect_defaults(
+	    "alerts:\n  count_drop: {min: 5, ratio: 0.2, window: 24h}\n  count_margin: 5\n"
+	    "  max_hosts: 0\n  stale_after: 3\n  resend_interval: 1m\n"
+	    "  resolved_retention: 15m\nalertmanager: {urls: [], timeout: 10s}\n"
+	    "state_file: /var/lib/kmswatch/state\nweb: {listen: [\":9688\"]}\n");
 }
 
 Test(config, defaults_from_file)
@@ -311,8 +384,23 @@ Test(config, every_key)
 	                   "    kms_counted_id: " KMS_OFF2010 "\n"
 	                   "    required_count: 5\n"
 	                   "    protocol: 4\n"
+	                   "alerts:\n"
+	                   "  count_drop:\n"
+	                   "    min: 0\n"
+	                   "    ratio: 0.5\n"
+	                   "    window: 7d\n"
+	                   "  count_margin: 1000\n"
+	                   "  max_hosts: 100000\n"
+	                   "  stale_after: 1000\n"
+	                   "  resend_interval: 1s\n"
+	                   "  resolved_retention: 0s\n"
+	                   "alertmanager:\n"
+	                   "  urls: [\"http://127.0.0.1:9093\", \"https://am.example.com/am\"]\n"
+	                   "  timeout: 100ms\n"
+	                   "state_file: /tmp/kmswatch.state\n"
 	                   "web:\n"
-	                   "  listen: [\":9100\", \"127.0.0.1:9200\", \"[::1]:9300\"]\n";
+	                   "  listen: [\":9100\", \"127.0.0.1:9200\", \"[::1]:9300\"]\n"
+	                   "  external_url: \"https://kmswatch.example.com:8443/kms\"\n";
 	struct buf err;
 	struct config *c = load(text, &err);
 	cr_assert_not_null(c, "%s", buf_str(&err));
@@ -371,6 +459,22 @@ Test(config, every_key)
 	cr_expect_str_eq(c->listen[0], ":9100");
 	cr_expect_str_eq(c->listen[1], "127.0.0.1:9200");
 	cr_expect_str_eq(c->listen[2], "[::1]:9300");
+
+	cr_expect_eq(c->alerts.drop_min, 0);
+	cr_expect_eq(c->alerts.drop_ratio, 0.5);
+	cr_expect_eq(c->alerts.drop_window_ms, 7ULL * 24 * 3600 * 1000);
+	cr_expect_eq(c->alerts.count_margin, 1000);
+	cr_expect_eq(c->alerts.max_hosts, 100000);
+	cr_expect_eq(c->alerts.stale_after, 1000);
+	cr_expect_eq(c->alerts.resend_interval_ms, 1000);
+	cr_expect_eq(c->alerts.resolved_retention_ms, 0);
+	cr_assert_eq(c->n_alertmanager_urls, 2);
+	cr_expect_str_eq(c->alertmanager_urls[0], "http://127.0.0.1:9093");
+	cr_expect_str_eq(c->alertmanager_urls[1], "https://am.example.com/am");
+	cr_expect_eq(c->alertmanager_timeout_ms, 100);
+	cr_expect_str_eq(c->state_file, "/tmp/kmswatch.state");
+	cr_expect_str_eq(c->external_url, "https://kmswatch.example.com:8443/kms");
+	cr_expect(!c->external_url_auto);
 	config_free(c);
 	buf_free(&err);
 }
@@ -752,7 +856,7 @@ Test(config, products_preset_override)
 	                                   "    required_count: 25\n"
 	                                   "    protocol: 6\n"),
 	                   "%s", printed);
-	cr_expect_not_null(strstr(printed, "  - \"office-2016\"\nweb:"), "%s", printed);
+	cr_expect_not_null(strstr(printed, "  - \"office-2016\"\nalerts:"), "%s", printed);
 	free(printed);
 	expect_round_trip("overrides", c);
 	config_free(c);
@@ -872,8 +976,10 @@ Test(config, print_matches_golden_files)
 Test(config, print_defaults_exactly)
 {
 	struct buf err;
-	struct config *c =
-	    load("dns:\n  domains: []\nidentity: {cmid: " FIXED_CMID ", workstation: w}\n", &err);
+	/* The external URL is given: its default depends on the host name. */
+	struct config *c = load("dns:\n  domains: []\nidentity: {cmid: " FIXED_CMID
+	                        ", workstation: w}\nweb: {external_url: " FIXED_URL "}\n",
+	                        &err);
 	cr_assert_not_null(c, "%s", buf_str(&err));
 	char *got = print_config(c);
 	cr_expect_str_eq(got, "interval: 1m\n"
@@ -892,9 +998,24 @@ Test(config, print_defaults_exactly)
 	                      "  - \"windows-10-11\"\n"
 	                      "  - \"windows-server-2022\"\n"
 	                      "  - \"office-ltsc-2021\"\n"
+	                      "alerts:\n"
+	                      "  count_drop:\n"
+	                      "    min: 5\n"
+	                      "    ratio: 0.2\n"
+	                      "    window: 1d\n"
+	                      "  count_margin: 5\n"
+	                      "  max_hosts: 0\n"
+	                      "  stale_after: 3\n"
+	                      "  resend_interval: 1m\n"
+	                      "  resolved_retention: 15m\n"
+	                      "alertmanager:\n"
+	                      "  urls: []\n"
+	                      "  timeout: 10s\n"
+	                      "state_file: \"/var/lib/kmswatch/state\"\n"
 	                      "web:\n"
 	                      "  listen:\n"
-	                      "    - \":9688\"\n");
+	                      "    - \":9688\"\n"
+	                      "  external_url: \"" FIXED_URL "\"\n");
 	free(got);
 	config_free(c);
 	buf_free(&err);
@@ -927,6 +1048,23 @@ expect_round_trip(const char *what, const struct config *c)
 		expect_product(&again->products[i], p->name, p->application_id, p->sku_id,
 		               p->kms_counted_id, p->required_count, p->protocol, p->preset);
 	}
+	cr_expect_eq(again->alerts.drop_min, c->alerts.drop_min, "%s", what);
+	cr_expect_eq(again->alerts.drop_ratio, c->alerts.drop_ratio, "%s", what);
+	cr_expect_eq(again->alerts.drop_window_ms, c->alerts.drop_window_ms, "%s", what);
+	cr_expect_eq(again->alerts.count_margin, c->alerts.count_margin, "%s", what);
+	cr_expect_eq(again->alerts.max_hosts, c->alerts.max_hosts, "%s", what);
+	cr_expect_eq(again->alerts.stale_after, c->alerts.stale_after, "%s", what);
+	cr_expect_eq(again->alerts.resend_interval_ms, c->alerts.resend_interval_ms, "%s", what);
+	cr_expect_eq(again->alerts.resolved_retention_ms, c->alerts.resolved_retention_ms, "%s",
+	             what);
+	cr_assert_eq(again->n_alertmanager_urls, c->n_alertmanager_urls, "%s", what);
+	for (size_t i = 0; i < c->n_alertmanager_urls; i++)
+		cr_expect_str_eq(again->alertmanager_urls[i], c->alertmanager_urls[i], "%s", what);
+	cr_expect_eq(again->alertmanager_timeout_ms, c->alertmanager_timeout_ms, "%s", what);
+	cr_expect_str_eq(again->state_file, c->state_file, "%s", what);
+	/* The effective URL is printed, so it reads back as given. */
+	cr_expect_str_eq(again->external_url, c->external_url, "%s", what);
+	cr_expect(!again->external_url_auto, "%s", what);
 	free(first);
 	free(second);
 	config_free(again);
@@ -978,6 +1116,308 @@ Test(config, round_trip)
 	expect_round_trip("no products", c);
 	config_free(c);
 	buf_free(&err);
+	/* Alert settings at their edges, and an external URL derived from the
+	 * host name. */
+	c = load("identity: {cmid: " FIXED_CMID "}\n"
+	         "alerts:\n"
+	         "  count_drop: {min: 1000, ratio: 0.30000000000000004, window: 90d}\n"
+	         "  resolved_retention: 0\n"
+	         "alertmanager: {urls: [\"HTTPS://[::1]:443/a%2Fb/\", \"http://a:8080/~x;y=1\"]}\n"
+	         "state_file: \"\"\n"
+	         "web: {listen: [\"127.0.0.1:9100\"]}\n",
+	         &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect(c->external_url_auto);
+	expect_round_trip("alerts", c);
+	config_free(c);
+	buf_free(&err);
+}
+
+/* Alerts. */
+
+Test(config, count_drop_one_test_off)
+{
+	static const struct {
+		const char *in;
+		uint32_t min;
+		double ratio;
+	} cases[] = {
+	    {"alerts: {count_drop: {min: 0}}\n", 0, 0.2},
+	    {"alerts: {count_drop: {ratio: 0}}\n", 5, 0},
+	    {"alerts: {count_drop: {min: 0, ratio: 0.01}}\n", 0, 0.01},
+	    {"alerts: {count_drop: {min: 1, ratio: 0}}\n", 1, 0},
+	    {"alerts: {count_drop: {min: \"007\", ratio: -0}}\n", 7, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf text, err;
+		buf_init(&text, 1 << 12);
+		buf_printf(&text, "identity: {cmid: %s}\nweb: {external_url: %s}\n%s", FIXED_CMID,
+		           FIXED_URL, cases[i].in);
+		struct config *c = load(buf_str(&text), &err);
+		cr_assert_not_null(c, "%s: %s", cases[i].in, buf_str(&err));
+		cr_expect_eq(c->alerts.drop_min, cases[i].min, "%s", cases[i].in);
+		cr_expect_eq(c->alerts.drop_ratio, cases[i].ratio, "%s", cases[i].in);
+		cr_expect(!signbit(c->alerts.drop_ratio), "%s", cases[i].in);
+		expect_round_trip(cases[i].in, c);
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+}
+
+Test(config, count_drop_ratio_forms)
+{
+	static const struct {
+		const char *in;
+		double want;
+		const char *printed;
+	} cases[] = {
+	    {"0.2", 0.2, "0.2"},
+	    {"\"0.2\"", 0.2, "0.2"},
+	    {".5", 0.5, "0.5"},
+	    {"+0.25", 0.25, "0.25"},
+	    {"2e-1", 0.2, "0.2"},
+	    {"2.5E-1", 0.25, "0.25"},
+	    {"0.30000000000000004", 0.30000000000000004, "0.30000000000000004"},
+	    {"1e-5", 1e-5, "1e-05"},
+	    {"0.999999999999", 0.999999999999, "0.999999999999"},
+	    {"0.1", 0.1, "0.1"},
+	    {"0", 0, "0"},
+	    {"0.0", 0, "0"},
+	    {"-0", 0, "0"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf text, err;
+		buf_init(&text, 1 << 12);
+		buf_printf(&text,
+		           "identity: {cmid: %s}\nweb: {external_url: %s}\n"
+		           "alerts: {count_drop: {ratio: %s}}\n",
+		           FIXED_CMID, FIXED_URL, cases[i].in);
+		struct config *c = load(buf_str(&text), &err);
+		cr_assert_not_null(c, "%s: %s", cases[i].in, buf_str(&err));
+		cr_expect_eq(c->alerts.drop_ratio, cases[i].want, "%s", cases[i].in);
+		char *printed = print_config(c);
+		char want[64];
+		snprintf(want, sizeof(want), "\n    ratio: %s\n", cases[i].printed);
+		cr_expect_not_null(strstr(printed, want), "%s: want%s in:\n%s", cases[i].in, want,
+		                   printed);
+		expect_round_trip(cases[i].in, c);
+		free(printed);
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+}
+
+Test(config, alertmanager_urls_canonical)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"http://127.0.0.1:9093", "http://127.0.0.1:9093"},
+	    {"HTTP://AM.Example.COM", "http://am.example.com"},
+	    {"Https://am.example.com.:9093", "https://am.example.com:9093"},
+	    {"http://am:80", "http://am"},
+	    {"https://am:443/", "https://am"},
+	    {"https://am:80", "https://am:80"},
+	    {"http://am:443", "http://am:443"},
+	    {"http://10.0.0.1:09093", "http://10.0.0.1:9093"},
+	    {"http://[2001:DB8:0::1]:9093", "http://[2001:db8::1]:9093"},
+	    {"http://[::1]", "http://[::1]"},
+	    {"http://am.example.com/Prefix/Path///", "http://am.example.com/Prefix/Path"},
+	    {"http://am/", "http://am"},
+	    {"http://am/a%2fb/~c-d_e.f!$&'()*+,;=:@", "http://am/a%2fb/~c-d_e.f!$&'()*+,;=:@"},
+	    {"http://am_1.example", "http://am_1.example"},
+	    {"http://am/api/v2", "http://am/api/v2"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf text, err;
+		buf_init(&text, 1 << 12);
+		buf_printf(&text,
+		           "identity: {cmid: %s}\nalertmanager:\n  urls: [\"%s\"]\nweb:\n  "
+		           "external_url: \"%s\"\n",
+		           FIXED_CMID, cases[i].in, cases[i].in);
+		struct config *c = load(buf_str(&text), &err);
+		cr_assert_not_null(c, "%s: %s", cases[i].in, buf_str(&err));
+		cr_assert_eq(c->n_alertmanager_urls, 1);
+		cr_expect_str_eq(c->alertmanager_urls[0], cases[i].want, "%s", cases[i].in);
+		/* The external URL follows the same rules. */
+		cr_expect_str_eq(c->external_url, cases[i].want, "%s", cases[i].in);
+		expect_round_trip(cases[i].in, c);
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+}
+
+/* alertmanager.urls with n entries http://am<i>:9093, one per line from
+ * line 3. */
+static char *
+urls_list(size_t n)
+{
+	struct buf b;
+	buf_init(&b, 1 << 16);
+	buf_puts(&b, "alertmanager:\n  urls:\n");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, "    - http://am%zu:9093\n", i);
+	return (char *)buf_steal(&b, NULL);
+}
+
+Test(config, alertmanager_urls_limit)
+{
+	struct buf err;
+	char *text = urls_list(CONFIG_MAX_ALERTMANAGERS);
+	struct config *c = load(text, &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	cr_expect_eq(c->n_alertmanager_urls, CONFIG_MAX_ALERTMANAGERS);
+	cr_expect_str_eq(c->alertmanager_urls[15], "http://am15:9093");
+	config_free(c);
+	buf_free(&err);
+	free(text);
+	text = urls_list(CONFIG_MAX_ALERTMANAGERS + 1);
+	expect_errors(text, "t.yml:3:5: alertmanager.urls: 17 URLs, more than 16\n");
+	free(text);
+
+	/* A URL of CONFIG_URL_MAX characters, and one more. */
+	for (size_t extra = 0; extra < 2; extra++) {
+		struct buf b;
+		buf_init(&b, 1 << 16);
+		buf_puts(&b, "alertmanager: {urls: [\"http://am/");
+		for (size_t i = strlen("http://am/"); i < CONFIG_URL_MAX + extra; i++)
+			buf_putc(&b, 'a');
+		buf_puts(&b, "\"]}\n");
+		c = load(buf_str(&b), &err);
+		if (extra == 0) {
+			cr_expect_not_null(c, "%.200s", buf_str(&err));
+		} else {
+			cr_expect_null(c);
+			cr_expect_not_null(
+			    strstr(buf_str(&err), "\" is longer than 2048 characters; "), "%s",
+			    buf_str(&err));
+		}
+		config_free(c);
+		buf_free(&err);
+		buf_free(&b);
+	}
+}
+
+Test(config, state_file_forms)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"\"\"", ""},
+	    {"''", ""},
+	    {"/var/lib/kmswatch/state", "/var/lib/kmswatch/state"},
+	    {"/x", "/x"},
+	    {"\"/srv/kms watch/state.json\"", "/srv/kms watch/state.json"},
+	    {"/var/lib/kmswatch/../kmswatch/state", "/var/lib/kmswatch/../kmswatch/state"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf text, err;
+		buf_init(&text, 1 << 12);
+		buf_printf(&text, "identity: {cmid: %s}\nweb: {external_url: %s}\nstate_file: %s\n",
+		           FIXED_CMID, FIXED_URL, cases[i].in);
+		struct config *c = load(buf_str(&text), &err);
+		cr_assert_not_null(c, "%s: %s", cases[i].in, buf_str(&err));
+		cr_expect_str_eq(c->state_file, cases[i].want, "%s", cases[i].in);
+		expect_round_trip(cases[i].in, c);
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+	/* The longest path the system takes, and one more character. */
+	for (size_t extra = 0; extra < 2; extra++) {
+		struct buf text, err;
+		buf_init(&text, 1 << 16);
+		buf_printf(&text, "identity: {cmid: %s}\nweb: {external_url: %s}\nstate_file: /",
+		           FIXED_CMID, FIXED_URL);
+		for (size_t i = 1; i < PATH_MAX - 1 + extra; i++)
+			buf_putc(&text, 'a');
+		buf_putc(&text, '\n');
+		struct config *c = load(buf_str(&text), &err);
+		if (extra == 0) {
+			cr_assert_not_null(c, "%.200s", buf_str(&err));
+			cr_expect_eq(strlen(c->state_file), PATH_MAX - 1);
+		} else {
+			cr_expect_null(c);
+			cr_expect_not_null(
+			    strstr(buf_str(&err), "...\" is longer than 4095 characters\n"), "%s",
+			    buf_str(&err));
+		}
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+}
+
+/* web.external_url left empty is http://<gethostname()>:<port of the first
+ * listen address>, whatever this machine is called. */
+Test(config, external_url_from_host_name)
+{
+	static const struct {
+		const char *in;
+		unsigned port;
+	} cases[] = {
+	    {"", 9688},
+	    {"web: {external_url: \"\"}\n", 9688},
+	    {"web: {external_url: ''}\n", 9688},
+	    {"web: {listen: [\"127.0.0.1:9100\", \":9200\"]}\n", 9100},
+	    {"web: {listen: [\"[::1]:9300\"], external_url: \"\"}\n", 9300},
+	    {"web: {listen: [\":80\"]}\n", 80},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf text, err;
+		char want[512];
+		buf_init(&text, 1 << 12);
+		buf_printf(&text, "identity: {cmid: %s}\n%s", FIXED_CMID, cases[i].in);
+		struct config *c = load(buf_str(&text), &err);
+		cr_assert_not_null(c, "%s: %s", cases[i].in, buf_str(&err));
+		machine_external_url(cases[i].port, want, sizeof(want));
+		cr_expect_str_eq(c->external_url, want, "%s", cases[i].in);
+		cr_expect(c->external_url_auto, "%s", cases[i].in);
+		/* Printed as the effective value, which then counts as given. */
+		char *printed = print_config(c);
+		char line[600];
+		snprintf(line, sizeof(line), "\n  external_url: \"%s\"\n", want);
+		cr_expect_not_null(strstr(printed, line), "%s", printed);
+		expect_round_trip(cases[i].in, c);
+		free(printed);
+		config_free(c);
+		buf_free(&err);
+		buf_free(&text);
+	}
+}
+
+/* The listen addresses replaced after loading, as the --web.listen-address
+ * flag does: a derived URL follows them, a given one stays. */
+Test(config, external_url_follows_listen_flag)
+{
+	struct buf err;
+	char want[512];
+	struct config *c = load("identity: {cmid: " FIXED_CMID "}\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	free(c->listen[0]);
+	c->listen[0] = strdup("127.0.0.1:19100");
+	cr_assert_not_null(c->listen[0]);
+	cr_expect_eq(config_update_external_url(c), 0);
+	machine_external_url(19100, want, sizeof(want));
+	cr_expect_str_eq(c->external_url, want);
+	cr_expect(c->external_url_auto);
+	config_free(c);
+	buf_free(&err);
+
+	c = load("identity: {cmid: " FIXED_CMID "}\nweb: {external_url: " FIXED_URL "}\n", &err);
+	cr_assert_not_null(c, "%s", buf_str(&err));
+	free(c->listen[0]);
+	c->listen[0] = strdup(":19100");
+	cr_assert_not_null(c->listen[0]);
+	cr_expect_eq(config_update_external_url(c), 0);
+	cr_expect_str_eq(c->external_url, FIXED_URL);
+	cr_expect(!c->external_url_auto);
+	config_free(c);
+	buf_free(&err);
+	cr_expect_eq(config_update_external_url(NULL), 0);
 }
 
 Test(config, examples_load)
@@ -1019,7 +1459,7 @@ static const struct error_case error_cases[] = {
     {"dns:\n  resolver: [system]\n",
      "t.yml:2:3: unknown key \"resolver\" in dns (allowed: resolvers, domains)\n"},
     {"web:\n  listen: [\":1\"]\n  tls: {}\n",
-     "t.yml:3:3: unknown key \"tls\" in web (allowed: listen)\n"},
+     "t.yml:3:3: unknown key \"tls\" in web (allowed: listen, external_url)\n"},
     /* Wrong types. */
     {"interval:\n  seconds: 30\n",
      "t.yml:2:3: interval: expected a duration (like 30s, 5m, 1h), got a mapping\n"},
@@ -1251,6 +1691,171 @@ static const struct error_case error_cases[] = {
      "t.yml:3:5: products: duplicate entry \"a\" (first at line 2)\n"},
     {"products:\n  - name: w\n    name: x\n",
      "t.yml:3:5: duplicate key \"name\" in products[0] (first at line 2)\n"},
+    /* Alerts. */
+    {"alerts: 5\n", "t.yml:1:9: alerts: expected a mapping (key: value lines), got \"5\"\n"},
+    {"alerts:\n  drop: {min: 1}\n",
+     "t.yml:2:3: unknown key \"drop\" in alerts " ALLOWED_ALERTS "\n"},
+    {"alerts:\n  count_drop: 5\n",
+     "t.yml:2:15: alerts.count_drop: expected a mapping (key: value lines), got \"5\"\n"},
+    {"alerts:\n  count_drop: {minimum: 5, window: 1h}\n",
+     "t.yml:2:16: unknown key \"minimum\" in alerts.count_drop (allowed: min, ratio, window)\n"},
+    {"alerts:\n  count_drop:\n    min: -1\n    ratio: 20%\n    window: 30s\n",
+     "t.yml:3:10: alerts.count_drop.min: \"-1\" is not an integer\n"
+     "t.yml:4:12: alerts.count_drop.ratio: \"20%\" is not a number (like 0.2)\n"
+     "t.yml:5:13: alerts.count_drop.window: 30s is too short (at least 1m)\n"},
+    {"alerts:\n  count_drop: {min: 1001}\n",
+     "t.yml:2:21: alerts.count_drop.min: 1001 is out of range (0 to 1000)\n"},
+    {"alerts:\n  count_drop: {min: 2.5}\n",
+     "t.yml:2:21: alerts.count_drop.min: \"2.5\" is not an integer\n"},
+    {"alerts: {count_drop: {ratio: 1}}\n", "t.yml:1:30: alerts.count_drop.ratio: 1 " RATIO_RANGE},
+    {"alerts: {count_drop: {ratio: 1.0}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: 1.0 " RATIO_RANGE},
+    {"alerts: {count_drop: {ratio: -0.1}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: -0.1 " RATIO_RANGE},
+    {"alerts: {count_drop: {ratio: 1e999}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: 1e999 " RATIO_RANGE},
+    {"alerts: {count_drop: {ratio: 1e-999}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: 1e-999 " RATIO_RANGE},
+    {"alerts: {count_drop: {ratio: 0x1}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: \"0x1\" is not a number (like 0.2)\n"},
+    {"alerts: {count_drop: {ratio: .inf}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: \".inf\" is not a number (like 0.2)\n"},
+    {"alerts: {count_drop: {ratio: nan}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: \"nan\" is not a number (like 0.2)\n"},
+    {"alerts: {count_drop: {ratio: 1e}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: \"1e\" is not a number (like 0.2)\n"},
+    {"alerts: {count_drop: {ratio: \".\"}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: \".\" is not a number (like 0.2)\n"},
+    {"alerts: {count_drop: {ratio: [0.2]}}\n",
+     "t.yml:1:30: alerts.count_drop.ratio: expected a number (like 0.2), got a list\n"},
+    {"alerts:\n  count_drop:\n    min: 0\n    ratio: 0\n",
+     "t.yml:3:5: alerts.count_drop: min and ratio cannot both be 0\n"},
+    {"alerts: {count_drop: {min: 0, ratio: 0.0, window: 1h}}\n",
+     "t.yml:1:22: alerts.count_drop: min and ratio cannot both be 0\n"},
+    {"alerts: {count_drop: {window: 91d}}\n",
+     "t.yml:1:31: alerts.count_drop.window: 91d is too long (at most 90d)\n"},
+    {"alerts: {count_drop: {window: 13w}}\n",
+     "t.yml:1:31: alerts.count_drop.window: 13w is too long (at most 90d)\n"},
+    {"alerts: {count_drop: {window: 0}}\n",
+     "t.yml:1:31: alerts.count_drop.window: 0s is too short (at least 1m)\n"},
+    {"alerts: {count_drop: {window: 1 day}}\n",
+     "t.yml:1:31: alerts.count_drop.window: \"1 day\" is not a duration (like 30s, 5m, 1h)\n"},
+    {"alerts:\n  count_margin: 1001\n",
+     "t.yml:2:17: alerts.count_margin: 1001 is out of range (0 to 1000)\n"},
+    {"alerts:\n  count_margin: -5\n",
+     "t.yml:2:17: alerts.count_margin: \"-5\" is not an integer\n"},
+    {"alerts:\n  max_hosts: 100001\n",
+     "t.yml:2:14: alerts.max_hosts: 100001 is out of range (0 to 100000)\n"},
+    {"alerts:\n  stale_after: 0\n",
+     "t.yml:2:16: alerts.stale_after: 0 is out of range (1 to 1000)\n"},
+    {"alerts:\n  stale_after: 1001\n",
+     "t.yml:2:16: alerts.stale_after: 1001 is out of range (1 to 1000)\n"},
+    {"alerts:\n  resend_interval: 999ms\n",
+     "t.yml:2:20: alerts.resend_interval: 999ms is too short (at least 1s)\n"},
+    {"alerts:\n  resend_interval: 0\n",
+     "t.yml:2:20: alerts.resend_interval: 0s is too short (at least 1s)\n"},
+    {"alerts:\n  resolved_retention: forever\n",
+     "t.yml:2:23: alerts.resolved_retention: \"forever\" is not a duration (like 30s, 5m, 1h)\n"},
+    {"alerts:\n  count_margin: 1\n  count_margin: 2\n",
+     "t.yml:3:3: duplicate key \"count_margin\" in alerts (first at line 2)\n"},
+    /* Alertmanager. */
+    {"alertmanager: [\"http://a\"]\n",
+     "t.yml:1:15: alertmanager: expected a mapping (key: value lines), got a list\n"},
+    {"alertmanager:\n  url: http://a\n",
+     "t.yml:2:3: unknown key \"url\" in alertmanager (allowed: urls, timeout)\n"},
+    {"alertmanager:\n  urls: http://127.0.0.1:9093\n",
+     "t.yml:2:9: alertmanager.urls: expected a list (like [a, b]), got "
+     "\"http://127.0.0.1:9093\"\n"},
+    {"alertmanager:\n"
+     "  urls:\n"
+     "    - ftp://am\n"
+     "    - 127.0.0.1:9093\n"
+     "    - \"http:/am\"\n"
+     "    - \"\"\n"
+     "    - \"http://\"\n"
+     "    - \"http://am 1\"\n"
+     "    - \"http://am?x=1\"\n"
+     "    - \"http://am/#top\"\n"
+     "    - \"http://user:pw@am\"\n",
+     "t.yml:3:7: alertmanager.urls: \"ftp://am\" does not start with http:// or https://" AM_RULE
+     "t.yml:4:7: alertmanager.urls: \"127.0.0.1:9093\" does not start with http:// or "
+     "https://" AM_RULE "t.yml:5:7: alertmanager.urls: \"http:/am\" does not start with http:// or "
+     "https://" AM_RULE
+     "t.yml:6:7: alertmanager.urls: \"\" does not start with http:// or https://" AM_RULE
+     "t.yml:7:7: alertmanager.urls: \"http://\" has no host" AM_RULE
+     "t.yml:8:7: alertmanager.urls: \"http://am 1\" contains a space" AM_RULE
+     "t.yml:9:7: alertmanager.urls: \"http://am?x=1\" has a query (?...)" AM_RULE
+     "t.yml:10:7: alertmanager.urls: \"http://am/#top\" has a fragment (#...)" AM_RULE
+     "t.yml:11:7: alertmanager.urls: \"http://user:pw@am\" has user credentials (user@host), "
+     "which are not supported" AM_RULE},
+    {"alertmanager:\n"
+     "  urls:\n"
+     "    - \"http://am:0\"\n"
+     "    - \"http://am:65536\"\n"
+     "    - \"http://::1\"\n"
+     "    - \"http://[::1\"\n"
+     "    - \"http://10.0.0.256\"\n"
+     "    - \"http://am/%zz\"\n"
+     "    - \"http://am/a\\\\b\"\n"
+     "    - \"http://am/\xc3\xa9\"\n",
+     "t.yml:3:7: alertmanager.urls: \"http://am:0\" " BAD_HOST AM_RULE
+     "t.yml:4:7: alertmanager.urls: \"http://am:65536\" " BAD_HOST AM_RULE
+     "t.yml:5:7: alertmanager.urls: \"http://::1\" has an IPv6 address that is not in "
+     "brackets" AM_RULE "t.yml:6:7: alertmanager.urls: \"http://[::1\" " BAD_HOST AM_RULE
+     "t.yml:7:7: alertmanager.urls: \"http://10.0.0.256\" " BAD_HOST AM_RULE
+     "t.yml:8:7: alertmanager.urls: \"http://am/%zz\" has a '%' that is not followed by two "
+     "hex digits (write %25 for '%')" AM_RULE
+     "t.yml:9:7: alertmanager.urls: \"http://am/a\\\\b\" has a character that is not allowed "
+     "in a URL path ('\\'; percent-encode it)" AM_RULE
+     "t.yml:10:7: alertmanager.urls: \"http://am/\xc3\xa9\" contains a character that is not "
+     "printable ASCII (percent-encode it)" AM_RULE},
+    {"alertmanager:\n  urls: [\"http://am:9093/api/v2/alerts\", \"http://am/x/api/v1/alerts/\"]\n",
+     "t.yml:2:10: alertmanager.urls: \"http://am:9093/api/v2/alerts\" ends with the API path; "
+     "give Alertmanager's base URL (like http://127.0.0.1:9093): the agent adds /api/v2/alerts "
+     "itself\n"
+     "t.yml:2:42: alertmanager.urls: \"http://am/x/api/v1/alerts/\" ends with the API path; "
+     "give Alertmanager's base URL (like http://127.0.0.1:9093): the agent adds /api/v2/alerts "
+     "itself\n"},
+    {"alertmanager:\n"
+     "  urls:\n"
+     "    - http://am\n"
+     "    - HTTP://AM:80/\n"
+     "    - https://am\n"
+     "    - http://am:9093\n"
+     "    - \"http://am:9093/\"\n",
+     "t.yml:4:7: alertmanager.urls: duplicate entry \"http://am\" (first at line 3)\n"
+     "t.yml:7:7: alertmanager.urls: duplicate entry \"http://am:9093\" (first at line 6)\n"},
+    {"alertmanager:\n  urls: [http://a, ~]\n", "t.yml:2:20: alertmanager.urls: empty entry\n"},
+    {"alertmanager:\n  timeout: 99ms\n",
+     "t.yml:2:12: alertmanager.timeout: 99ms is too short (at least 100ms)\n"},
+    /* The state file. */
+    {"state_file: state\n",
+     "t.yml:1:13: state_file: \"state\" is a relative path, which would depend on the directory "
+     "the agent happens to start in; give an absolute path (like /var/lib/kmswatch/state), or "
+     "\"\" to keep no state\n"},
+    {"state_file: ./var/state\n",
+     "t.yml:1:13: state_file: \"./var/state\" is a relative path, which would depend on the "
+     "directory the agent happens to start in; give an absolute path (like "
+     "/var/lib/kmswatch/state), or \"\" to keep no state\n"},
+    {"state_file: ~/state\n",
+     "t.yml:1:13: state_file: \"~/state\" is a relative path, which would depend on the "
+     "directory the agent happens to start in; give an absolute path (like "
+     "/var/lib/kmswatch/state), or \"\" to keep no state\n"},
+    {"state_file: /var/lib/kmswatch/\n",
+     "t.yml:1:13: state_file: \"/var/lib/kmswatch/\" names a directory; give the path of a file "
+     "(like /var/lib/kmswatch/state)\n"},
+    {"state_file: \"/a\\tb\"\n",
+     "t.yml:1:13: state_file: \"/a\\x09b\" contains a control character\n"},
+    {"state_file: [/a]\n",
+     "t.yml:1:13: state_file: expected an absolute path or \"\", got a list\n"},
+    /* The external URL. */
+    {"web:\n  external_url: kms.example.com\n",
+     "t.yml:2:17: web.external_url: \"kms.example.com\" does not start with http:// or "
+     "https://" EXT_RULE},
+    {"web:\n  external_url: \"https://kms.example.com/?a=b\"\n",
+     "t.yml:2:17: web.external_url: \"https://kms.example.com/?a=b\" has a query (?...)" EXT_RULE},
+    {"web:\n  external_url: [a]\n",
+     "t.yml:2:17: web.external_url: expected an http:// or https:// URL or \"\", got a list\n"},
 };
 
 Test(config, errors_with_positions)

@@ -707,7 +707,7 @@ Test(results, snapshot_series)
 {
 	struct tcfg *t;
 	struct results *r = rich_store(&t);
-	struct snapshot *s = results_snapshot(r);
+	struct snapshot *s = results_snapshot(r, NULL);
 	cr_assert_not_null(s);
 	cr_assert(s->ready);
 	cr_assert_not_null(s->metrics.data);
@@ -789,7 +789,7 @@ Test(results, snapshot_before_any_lookup)
 {
 	struct tcfg *t = tcfg_new(one_domain, 1, one_resolver, 1, NULL, 0);
 	struct results *r = results_new(&t->c);
-	struct snapshot *s = results_snapshot(r);
+	struct snapshot *s = results_snapshot(r, NULL);
 	cr_assert_not(s->ready);
 	const char *m = s->metrics.data;
 	/* No lookup has completed: no per-lookup series, but consistency and counters. */
@@ -816,7 +816,7 @@ Test(results, snapshot_escapes_hostile_names)
 	struct results *r = results_new(&t->c);
 	set_srv(r, 0, 0, DNS_OK, recs, 1);
 	results_rebuild_targets(r);
-	struct snapshot *s = results_snapshot(r);
+	struct snapshot *s = results_snapshot(r, NULL);
 	cr_assert_not_null(strstr(s->metrics.data, "host=\"evil\\\"<b>\\\\.test\""), "%s",
 	                   s->metrics.data);
 	cr_assert_null(strstr(s->status.data, "<b>"));
@@ -837,7 +837,7 @@ Test(results, promtool_accepts_exposition)
 		cr_skip_test(PROMTOOL " is not installed");
 	struct tcfg *t;
 	struct results *r = rich_store(&t);
-	struct snapshot *s = results_snapshot(r);
+	struct snapshot *s = results_snapshot(r, NULL);
 
 	char path[] = "/tmp/kmswatch-results-XXXXXX";
 	int fd = mkstemp(path);
