@@ -9,6 +9,7 @@
 
 #include "kmswatch/alerts.h"
 #include "kmswatch/log.h"
+#include "kmswatch/xmalloc.h"
 
 /* One evaluation's findings before they are merged into the alert set. */
 struct candidates {
@@ -16,24 +17,6 @@ struct candidates {
 	size_t n;
 	size_t cap;
 };
-
-static void *
-xrealloc(void *p, size_t n)
-{
-	p = realloc(p, n ? n : 1);
-	if (p == NULL)
-		fatal("alerts");
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (p == NULL)
-		fatal("alerts");
-	return p;
-}
 
 void
 alerts_init(struct alerts *al)
@@ -88,7 +71,7 @@ candidate_add(struct candidates *c, enum diag_alert kind, const struct alert_lab
 {
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 16;
-		c->a = xrealloc(c->a, c->cap * sizeof(*c->a));
+		c->a = xreallocarray(c->a, c->cap, sizeof(*c->a));
 	}
 	struct alert *a = &c->a[c->n++];
 	memset(a, 0, sizeof(*a));
@@ -175,7 +158,7 @@ evaluate_dns(struct candidates *c, const struct results *r)
 					      strcmp(seen[j].target, s->known[k].target) == 0;
 				if (dup)
 					continue;
-				seen = xrealloc(seen, (n_seen + 1) * sizeof(*seen));
+				seen = xreallocarray(seen, n_seen + 1, sizeof(*seen));
 				seen[n_seen++] = s->known[k];
 				hosts++;
 				const struct target *t =
@@ -363,7 +346,7 @@ alerts_evaluate(struct alerts *al, const struct alerts_input *in)
 	c.n = u;
 
 	/* Merge the sorted candidates into the sorted alert set. */
-	struct alert *out = xrealloc(NULL, (al->n + c.n) * sizeof(*out));
+	struct alert *out = xreallocarray(NULL, al->n + c.n, sizeof(*out));
 	size_t n = 0, i = 0, j = 0;
 	bool changed = false;
 	while (i < al->n || j < c.n) {
@@ -475,7 +458,7 @@ alerts_restore(struct alerts *al, const char *fingerprint, int64_t starts_at_ms)
 	}
 	if (al->n == al->cap) {
 		al->cap = al->cap ? al->cap * 2 : 16;
-		al->a = xrealloc(al->a, al->cap * sizeof(*al->a));
+		al->a = xreallocarray(al->a, al->cap, sizeof(*al->a));
 	}
 	size_t pos = 0;
 	while (pos < al->n && alert_cmp(&al->a[pos], &a) < 0)

@@ -27,6 +27,7 @@
 #include "kmswatch/config.h"
 #include "kmswatch/kmscrypto.h"
 #include "kmswatch/log.h"
+#include "kmswatch/xmalloc.h"
 #include "kmswatch/products.h"
 
 #define CONFIG_MAX_DEPTH         64 /* nested lists and mappings; ours need three */
@@ -61,36 +62,6 @@ static const char *const machine_id_files[] = {"/etc/machine-id", "/var/lib/dbus
 static const char *const default_products[] = {"windows-10-11", "windows-server-2022",
                                                "office-ltsc-2021"};
 #define N_DEFAULT_PRODUCTS (sizeof(default_products) / sizeof(default_products[0]))
-
-/* Memory. Running out of it while loading a configuration is not something to
- * recover from. */
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n > 0 ? n : 1, size > 0 ? size : 1);
-	if (p == NULL)
-		fatalx("config: out of memory");
-	return p;
-}
-
-static void *
-xreallocarray(void *p, size_t n, size_t size)
-{
-	void *q = reallocarray(p, n > 0 ? n : 1, size > 0 ? size : 1);
-	if (q == NULL)
-		fatalx("config: out of memory");
-	return q;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (p == NULL)
-		fatalx("config: out of memory");
-	return p;
-}
 
 static bool
 is_digit(char c)

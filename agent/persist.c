@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "kmswatch/log.h"
+#include "kmswatch/xmalloc.h"
 #include "kmswatch/persist.h"
 
 /* Output is gathered into writes of this size. */
@@ -32,24 +33,6 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-	if (p == NULL)
-		fatal("persist");
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (p == NULL)
-		fatal("persist");
-	return p;
 }
 
 /* PATH followed by suffix, e.g. PATH.tmp; the caller frees it. */

@@ -10,6 +10,7 @@
 #include "kmswatch/epid.h"
 #include "kmswatch/expo.h"
 #include "kmswatch/log.h"
+#include "kmswatch/xmalloc.h"
 #include "kmswatch/loop.h"
 #include "kmswatch/notify.h"
 #include "kmswatch/results.h"
@@ -43,24 +44,6 @@ target_source_name(enum target_source s)
 	return s < TARGET_SOURCE_COUNT ? source_names[s] : "unknown";
 }
 
-static void *
-xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-	if (p == NULL)
-		fatal("results");
-	return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-	if (p == NULL)
-		fatal("results");
-	return p;
-}
-
 static void
 entries_free(struct srv_entry *e, size_t n)
 {
@@ -92,12 +75,6 @@ kms_clear(struct kms_state *k)
 	free(k->epid);
 	free(k->prev_epid);
 	memset(k, 0, sizeof(*k));
-}
-
-static char *
-xstrdup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
 }
 
 struct results *
@@ -422,6 +399,23 @@ results_restore(struct results *r, struct persist_state *st)
 	r->restore_taken = xcalloc(r->restore.n_series, sizeof(*r->restore_taken));
 }
 
+static struct persist_series
+series_copy(const char *host, uint16_t port, const char *product, const struct history *hist,
+            const char *epid, const char *prev_epid, int64_t epid_changed_ms,
+            int64_t last_success_ms)
+{
+	return (struct persist_series){
+	    .host = xstrdup(host),
+	    .port = port,
+	    .product = xstrdup(product),
+	    .history = *hist,
+	    .epid = xstrdup_or_null(epid),
+	    .prev_epid = xstrdup_or_null(prev_epid),
+	    .epid_changed_ms = epid_changed_ms,
+	    .last_success_ms = last_success_ms,
+	};
+}
+
 void
 results_export(const struct results *r, struct persist_state *st)
 {
@@ -432,32 +426,17 @@ results_export(const struct results *r, struct persist_state *st)
 		const struct kms_state *k = &r->kms[i];
 		if (!k->hist.have_last && k->epid == NULL && k->last_success_ms == 0)
 			continue;
-		st->series[st->n_series++] = (struct persist_series){
-		    .host = xstrdup(k->host),
-		    .port = k->port,
-		    .product = xstrdup(k->product),
-		    .history = k->hist,
-		    .epid = xstrdup_or_null(k->epid),
-		    .prev_epid = xstrdup_or_null(k->prev_epid),
-		    .epid_changed_ms = k->epid_changed_ms,
-		    .last_success_ms = k->last_success_ms,
-		};
+		st->series[st->n_series++] =
+		    series_copy(k->host, k->port, k->product, &k->hist, k->epid, k->prev_epid,
+		                k->epid_changed_ms, k->last_success_ms);
 	}
 	/* Series not yet probed again keep their history until they are. */
 	for (size_t i = 0; i < r->restore.n_series; i++) {
 		const struct persist_series *ps = &r->restore.series[i];
-		if (r->restore_taken[i])
-			continue;
-		st->series[st->n_series++] = (struct persist_series){
-		    .host = xstrdup(ps->host),
-		    .port = ps->port,
-		    .product = xstrdup(ps->product),
-		    .history = ps->history,
-		    .epid = xstrdup_or_null(ps->epid),
-		    .prev_epid = xstrdup_or_null(ps->prev_epid),
-		    .epid_changed_ms = ps->epid_changed_ms,
-		    .last_success_ms = ps->last_success_ms,
-		};
+		if (!r->restore_taken[i])
+			st->series[st->n_series++] =
+			    series_copy(ps->host, ps->port, ps->product, &ps->history, ps->epid,
+			                ps->prev_epid, ps->epid_changed_ms, ps->last_success_ms);
 	}
 }
 
