@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "kmswatch/alertjson.h"
+#include "kmswatch/config.h"
 #include "kmswatch/log.h"
 
 void
@@ -35,7 +36,8 @@ alertjson_render(const struct alerts *al, const char *external_url, bool include
 	json_t *arr = json_array();
 	if (arr == NULL)
 		fatal("alerts json");
-	char buf[512], when[40];
+	/* Links are the external URL (CONFIG_URL_MAX at most) and a short path. */
+	char buf[CONFIG_URL_MAX + 64], when[40];
 	for (size_t i = 0; i < al->n; i++) {
 		const struct alert *a = &al->a[i];
 		if (a->ends_at_ms != 0 && !include_resolved)

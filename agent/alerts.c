@@ -289,9 +289,12 @@ evaluate_kms(struct candidates *c, const struct results *r, const struct alerts_
 			if (history_max(&k->hist, in->now_ms, &max) && max > count) {
 				uint32_t drop = max - count;
 				bool by_min = ac->drop_min > 0 && drop >= ac->drop_min;
+				/* "At least ratio" must hold at the boundary too: 10 to 2
+				 * is a fall of exactly 80 %, which binary fractions alone
+				 * would miss by a rounding error. */
 				bool by_ratio =
 				    ac->drop_ratio > 0 &&
-				    (double)count <= (double)max * (1.0 - ac->drop_ratio);
+				    (double)drop / (double)max + 1e-13 >= ac->drop_ratio;
 				if (by_min || by_ratio) {
 					v.max = max;
 					candidate_add(c, DIAG_COUNT_DROPPED, l, 3, NULL, &v);
