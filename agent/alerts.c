@@ -192,24 +192,50 @@ evaluate_dns(struct candidates *c, const struct results *r)
 }
 
 static void
+unreachable_add(struct candidates *c, const struct target *t, const char *domain)
+{
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)t->port);
+	struct alert_label l[] = {
+	    {"domain", (char *)(uintptr_t)domain}, {"host", t->host}, {"port", port}};
+	struct diag_vars vars;
+	vars_init(&vars);
+	vars.domain = domain;
+	vars.host = t->host;
+	vars.port = port;
+	vars.result = probe_tcp_result_name(t->tcp.tcp);
+	vars.detail = t->tcp.address[0] ? t->tcp.address : NULL;
+	candidate_add(c, DIAG_HOST_UNREACHABLE, l, 3,
+	              t->tcp.tcp == PROBE_TCP_TIMEOUT ? "0xC004F039" : "0x800706BA", &vars);
+}
+
+/* One KMSHostUnreachable per domain whose records name the host (so that
+ * Alertmanager can let KMSNoHostReachable of that domain silence it), and
+ * one without a domain for a host no domain publishes (a static host). */
+static void
 evaluate_targets(struct candidates *c, const struct results *r)
 {
+	const struct config *cfg = r->cfg;
+	bool *published = xcalloc(r->n_targets, sizeof(*published));
+	for (size_t d = 0; d < cfg->n_domains; d++)
+		for (size_t v = 0; v < cfg->n_resolvers; v++) {
+			const struct srv_state *s = &r->srv[d * cfg->n_resolvers + v];
+			for (size_t k = 0; k < s->n_known; k++) {
+				const struct target *t =
+				    find_target(r, s->known[k].target, s->known[k].port);
+				if (t == NULL)
+					continue;
+				published[t - r->targets] = true;
+				if (t->checked && t->tcp.tcp != PROBE_TCP_OK)
+					unreachable_add(c, t, cfg->domains[d]);
+			}
+		}
 	for (size_t i = 0; i < r->n_targets; i++) {
 		const struct target *t = &r->targets[i];
-		if (!t->checked || t->tcp.tcp == PROBE_TCP_OK)
-			continue;
-		char port[8];
-		snprintf(port, sizeof(port), "%u", (unsigned)t->port);
-		struct alert_label l[] = {{"host", t->host}, {"port", port}};
-		struct diag_vars vars;
-		vars_init(&vars);
-		vars.host = t->host;
-		vars.port = port;
-		vars.result = probe_tcp_result_name(t->tcp.tcp);
-		vars.detail = t->tcp.address[0] ? t->tcp.address : NULL;
-		candidate_add(c, DIAG_HOST_UNREACHABLE, l, 2,
-		              t->tcp.tcp == PROBE_TCP_TIMEOUT ? "0xC004F039" : "0x800706BA", &vars);
+		if (!published[i] && t->checked && t->tcp.tcp != PROBE_TCP_OK)
+			unreachable_add(c, t, NULL);
 	}
+	free(published);
 }
 
 static void

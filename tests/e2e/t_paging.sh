@@ -115,7 +115,8 @@ wait_hook() {
 # A host that is not activated pages.
 wait_hook '^/page .*"status":"firing".*"alertname":"KMSHostNotActivated"' 30
 ok "KMSHostNotActivated paged through Alertmanager"
-grep -E '^/page .*KMSHostNotActivated' "$T/hook.log" | head -1 | grep -q '"code":"0xC004F041"' ||
+grep -m1 -E '^/page .*KMSHostNotActivated' "$T/hook.log" >"$T/page1" || true
+grep -q '"code":"0xC004F041"' "$T/page1" ||
 	fail "page lacks the code"
 ok "page carries code 0xC004F041"
 
@@ -130,7 +131,9 @@ start1=$(jq -r '.[] | select(.labels.alertname == "KMSCountDropped") | .startsAt
 jq -e '.[] | select(.labels.alertname == "KMSCountDropped") | .annotations.runbook_url | endswith("/runbooks#kmscountdropped")' "$T/alerts.json" >/dev/null ||
 	fail "runbook_url"
 rb=$(jq -r '.[] | select(.labels.alertname == "KMSCountDropped") | .annotations.runbook_url' "$T/alerts.json")
-curl -sf "${rb%%#*}" | grep -q 'id="kmscountdropped"' || fail "the runbook page lacks the anchor"
+# Into a file first: grep -q stopping early would break curl's pipe.
+curl -sf "${rb%%#*}" >"$T/runbooks.html" || fail "the runbook page is not served"
+grep -q 'id="kmscountdropped"' "$T/runbooks.html" || fail "the runbook page lacks the anchor"
 ok "KMSCountDropped in /alerts since $start1, runbook reachable"
 scrape
 expect "kms_alert{alertname=\"KMSCountDropped\",severity=\"critical\",code=\"\",host=\"kms1.corp.test\",port=\"1688\",product=\"office-ltsc-2021\"}" 1

@@ -48,7 +48,9 @@
 #define L_DOMAIN(d) d, NULL, NULL, NULL, NULL
 #define L_DNS(d, v) d, v, NULL, NULL, NULL
 #define L_HOST(h)   NULL, NULL, h, PORT, NULL
-#define L_KMS(h, p) NULL, NULL, h, PORT, p
+/* A host published by domain d: its KMSHostUnreachable names the domain. */
+#define L_DHOST(d, h) d, NULL, h, PORT, NULL
+#define L_KMS(h, p)   NULL, NULL, h, PORT, p
 
 /*
  * A configuration built by hand: one or more domains ("a.test", "b.test", ...),
@@ -885,6 +887,7 @@ Test(alerts, too_many_hosts_counts_each_host_once_across_resolvers)
 Test(alerts, no_host_reachable)
 {
 	struct fx f;
+	struct alert *a0;
 	fx_new(&f, 1, 1, NULL, 0);
 	set_srv(f.r, 0, 0, DNS_OK, two_hosts, 2);
 	fx_rebuild(&f);
@@ -897,7 +900,10 @@ Test(alerts, no_host_reachable)
 	set_tcp(f.r, H1, PROBE_TCP_TIMEOUT);
 	cr_assert(eval(&f, T0 + MINUTE));
 	QUIET(&f.al, DIAG_NO_HOST_REACHABLE, L_DOMAIN("a.test"));
-	FIRING(&f.al, T0 + MINUTE, "0xC004F039", DIAG_HOST_UNREACHABLE, L_HOST(H1));
+	a0 = FIRING(&f.al, T0 + MINUTE, "0xC004F039", DIAG_HOST_UNREACHABLE, L_DHOST("a.test", H1));
+	expect_labels(a0,
+	              (const char *const[]){"domain", "a.test", "host", H1, "port", PORT, NULL});
+	QUIET(&f.al, DIAG_HOST_UNREACHABLE, L_HOST(H1));
 
 	/* Both checked and failing. */
 	set_tcp(f.r, H2, PROBE_TCP_REFUSED);
@@ -905,14 +911,14 @@ Test(alerts, no_host_reachable)
 	struct alert *a = FIRING(&f.al, T0 + 2 * MINUTE, "0xC004F074", DIAG_NO_HOST_REACHABLE,
 	                         L_DOMAIN("a.test"));
 	expect_labels(a, (const char *const[]){"domain", "a.test", NULL});
-	FIRING(&f.al, T0 + 2 * MINUTE, "0x800706BA", DIAG_HOST_UNREACHABLE, L_HOST(H2));
+	FIRING(&f.al, T0 + 2 * MINUTE, "0x800706BA", DIAG_HOST_UNREACHABLE, L_DHOST("a.test", H2));
 
 	/* One healthy host is enough. */
 	set_tcp(f.r, H2, PROBE_TCP_OK);
 	cr_assert(eval(&f, T0 + 3 * MINUTE));
 	RESOLVED(&f.al, T0 + 3 * MINUTE, DIAG_NO_HOST_REACHABLE, L_DOMAIN("a.test"));
-	RESOLVED(&f.al, T0 + 3 * MINUTE, DIAG_HOST_UNREACHABLE, L_HOST(H2));
-	FIRING(&f.al, T0 + MINUTE, "0xC004F039", DIAG_HOST_UNREACHABLE, L_HOST(H1));
+	RESOLVED(&f.al, T0 + 3 * MINUTE, DIAG_HOST_UNREACHABLE, L_DHOST("a.test", H2));
+	FIRING(&f.al, T0 + MINUTE, "0xC004F039", DIAG_HOST_UNREACHABLE, L_DHOST("a.test", H1));
 	fx_free(&f);
 }
 
