@@ -116,12 +116,15 @@ http_accepts(const char *header, const char *token)
 }
 
 static enum MHD_Result
-http_serve_body(struct MHD_Connection *conn, const struct snapshot_body *b, const char *type)
+http_serve_body(struct MHD_Connection *conn, struct snapshot *s, struct snapshot_body *b,
+                const char *type)
 {
 	const char *enc =
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-	if (b->gz != NULL && http_accepts(enc, "gzip"))
-		return http_send(conn, MHD_HTTP_OK, type, b->gz, b->gz_len, true, NULL);
+	const char *gz;
+	size_t gz_len;
+	if (http_accepts(enc, "gzip") && snapshot_body_gzip(s, b, &gz, &gz_len))
+		return http_send(conn, MHD_HTTP_OK, type, gz, gz_len, true, NULL);
 	return http_send(conn, MHD_HTTP_OK, type, b->data, b->len, false, NULL);
 }
 
@@ -135,9 +138,9 @@ http_metrics(struct http *h, struct MHD_Connection *conn)
 	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
 	enum MHD_Result rc;
 	if (http_accepts(accept, "application/openmetrics-text"))
-		rc = http_serve_body(conn, &s->openmetrics, CT_OPENMETRICS);
+		rc = http_serve_body(conn, s, &s->openmetrics, CT_OPENMETRICS);
 	else
-		rc = http_serve_body(conn, &s->metrics, CT_METRICS);
+		rc = http_serve_body(conn, s, &s->metrics, CT_METRICS);
 	snapshot_unref(s);
 	return rc;
 }
@@ -148,7 +151,7 @@ http_status_page(struct http *h, struct MHD_Connection *conn)
 	struct snapshot *s = http_current(h);
 	if (s == NULL)
 		return http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n");
-	enum MHD_Result rc = http_serve_body(conn, &s->status, CT_HTML);
+	enum MHD_Result rc = http_serve_body(conn, s, &s->status, CT_HTML);
 	snapshot_unref(s);
 	return rc;
 }
@@ -159,7 +162,7 @@ http_alerts(struct http *h, struct MHD_Connection *conn)
 	struct snapshot *s = http_current(h);
 	if (s == NULL)
 		return http_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "starting\n");
-	enum MHD_Result rc = http_serve_body(conn, &s->alerts, "application/json");
+	enum MHD_Result rc = http_serve_body(conn, s, &s->alerts, "application/json");
 	snapshot_unref(s);
 	return rc;
 }

@@ -314,6 +314,18 @@ probe_connect_time(const struct probe *p)
 }
 
 /* Queues the bind and the request's first step once connected. */
+/* Changes what the socket is watched for; a failure ends the probe with the
+ * reason rather than leaving it to run into its deadline. */
+static bool
+probe_watch(struct probe *p, unsigned events)
+{
+	if (loop_fd_modify(p->loop, p->fd, events) == 0)
+		return true;
+	probe_fail(p, PROBE_KMS_PROTOCOL_ERROR, PROBE_HR_INVALID_DATA,
+	           "%s: cannot watch the socket: %s", state_names[p->state], strerror(errno));
+	return false;
+}
+
 static void
 probe_start_exchange(struct probe *p)
 {
@@ -330,7 +342,7 @@ probe_start_exchange(struct probe *p)
 	}
 	probe_set_state(p, PROBE_BINDING);
 	probe_arm_step(p);
-	loop_fd_modify(p->loop, p->fd, LOOP_WRITE | LOOP_READ);
+	probe_watch(p, LOOP_WRITE | LOOP_READ);
 }
 
 /* Sends what is left of the output; false when the socket failed. */
@@ -350,8 +362,7 @@ probe_flush(struct probe *p)
 		           "%s: send failed: %s", state_names[p->state], strerror(errno));
 		return false;
 	}
-	loop_fd_modify(p->loop, p->fd, LOOP_READ);
-	return true;
+	return probe_watch(p, LOOP_READ);
 }
 
 /* Reads what the socket has, up to the end of the current PDU; raises
@@ -430,7 +441,7 @@ probe_send_request(struct probe *p)
 	}
 	probe_set_state(p, PROBE_REQUESTING);
 	probe_arm_step(p);
-	loop_fd_modify(p->loop, p->fd, LOOP_WRITE | LOOP_READ);
+	probe_watch(p, LOOP_WRITE | LOOP_READ);
 }
 
 static void

@@ -341,28 +341,31 @@ results_rebuild_targets(struct results *r)
 	r->n_targets = n;
 }
 
+/* The order of activation states and of the state file's series: by host,
+ * port and product. */
+static int
+key_cmp(const char *h1, uint16_t p1, const char *r1, const char *h2, uint16_t p2, const char *r2)
+{
+	int c = strcmp(h1, h2);
+	if (c != 0)
+		return c;
+	if (p1 != p2)
+		return p1 < p2 ? -1 : 1;
+	return strcmp(r1, r2);
+}
+
 static int
 kms_cmp(const void *a, const void *b)
 {
 	const struct kms_state *x = a, *y = b;
-	int c = strcmp(x->host, y->host);
-	if (c != 0)
-		return c;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return strcmp(x->product, y->product);
+	return key_cmp(x->host, x->port, x->product, y->host, y->port, y->product);
 }
 
 static int
 series_cmp(const void *a, const void *b)
 {
 	const struct persist_series *x = a, *y = b;
-	int c = strcmp(x->host, y->host);
-	if (c != 0)
-		return c;
-	if (x->port != y->port)
-		return x->port < y->port ? -1 : 1;
-	return strcmp(x->product, y->product);
+	return key_cmp(x->host, x->port, x->product, y->host, y->port, y->product);
 }
 
 /* Seeds a new state from the state file, if it has the series. */

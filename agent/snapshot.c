@@ -16,6 +16,7 @@ snapshot_new(void)
 	if (s == NULL)
 		fatal("snapshot");
 	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->gz_lock, NULL);
 	return s;
 }
 
@@ -43,6 +44,7 @@ snapshot_unref(struct snapshot *s)
 	snapshot_body_free(&s->openmetrics);
 	snapshot_body_free(&s->status);
 	snapshot_body_free(&s->alerts);
+	pthread_mutex_destroy(&s->gz_lock);
 	free(s);
 }
 
@@ -82,9 +84,22 @@ snapshot_body_set(struct snapshot_body *b, char *data, size_t len)
 {
 	b->data = data;
 	b->len = len;
-	if (snapshot_gzip(data, len, &b->gz, &b->gz_len) == -1) {
-		log_warnx("snapshot: gzip compression failed; serving uncompressed");
-		b->gz = NULL;
-		b->gz_len = 0;
+}
+
+bool
+snapshot_body_gzip(struct snapshot *s, struct snapshot_body *b, const char **gz, size_t *len)
+{
+	pthread_mutex_lock(&s->gz_lock);
+	if (!b->gz_done) {
+		b->gz_done = true;
+		if (snapshot_gzip(b->data, b->len, &b->gz, &b->gz_len) == -1) {
+			log_warnx("snapshot: gzip compression failed; serving uncompressed");
+			b->gz = NULL;
+			b->gz_len = 0;
+		}
 	}
+	pthread_mutex_unlock(&s->gz_lock);
+	*gz = b->gz;
+	*len = b->gz_len;
+	return b->gz != NULL;
 }

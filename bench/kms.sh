@@ -39,6 +39,7 @@ done
 cat >"$T/kmswatch.yml" <<CONF
 interval: 3s
 timeout: 2s
+state_file: ""
 probe_interval: 1s
 concurrency: 256
 identity: {cmid: "$CMID", workstation: kmswatch.bench}

@@ -49,6 +49,9 @@ dns:
   resolvers: ["127.0.40.1:5340"]
   domains: [bench.test]
 hosts: []
+# Discovery and reachability only; bench/kms.sh measures the activation probe.
+products: []
+state_file: ""
 web:
   listen: ["127.0.0.1:19099"]
 CONF

@@ -89,6 +89,9 @@ start_tcpfixture() {
 start_agent() {
 	local config=$1 port=$2
 	shift 2
+	# Without state_file the agent would use the system's state file, and a
+	# test must never touch an installed agent's state.
+	grep -q '^state_file:' "$config" || fail "$config sets no state_file (use \"\" or a file under \$T)"
 	WEB="http://127.0.0.1:$port"
 	"$KMSWATCH_BIN" --config.file="$config" --web.listen-address="127.0.0.1:$port" \
 		--log.level=debug "$@" >>"$T/agent.log" 2>&1 &

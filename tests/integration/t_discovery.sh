@@ -51,6 +51,7 @@ start_tcpfixture open 127.0.11.10 1688 closed 127.0.11.11 1689
 cat >"$T/kmswatch.yml" <<CONF
 interval: 2s
 timeout: 1s
+state_file: ""
 dns:
   resolvers: ["$A:$P", "$B:$P", "$C:$P", "$D:$P", "$E:$P"]
   domains: [corp.test, same.corp.test, missing.corp.test, nodata.corp.test, ghost.corp.test,

@@ -53,6 +53,7 @@ done
 cat >"$T/kmswatch.yml" <<CONF
 interval: 2s
 timeout: 1500ms
+state_file: ""
 probe_interval: 3s
 identity:
   cmid: "$CMID"

@@ -18,6 +18,7 @@ done
 cat >"$T/kmswatch.yml" <<CONF
 interval: 30s
 timeout: 3s
+state_file: ""
 dns:
   resolvers: ["127.0.12.1:5302"]
   domains: []
@@ -64,6 +65,7 @@ done
 cat >"$T/many.yml" <<CONF
 interval: 8s
 timeout: 2s
+state_file: ""
 concurrency: 64
 dns:
   resolvers: ["127.0.12.1:5302"]

@@ -19,6 +19,7 @@ write_config() {
 	cat >"$T/kmswatch.yml" <<CONF
 interval: 1s
 timeout: 500ms
+state_file: ""
 dns:
   resolvers: ["$R:$P"]
   domains: [$1]
